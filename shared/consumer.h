@@ -1,0 +1,60 @@
+/*
+ * consumer.h - applies other services' events exactly once.
+ *
+ * A consumer thread polls the bus for the streams it follows and, for each
+ * event, opens a write transaction on the service's store, checks the inbox
+ * (an event at or below the recorded position was applied before: skip),
+ * runs the domain handler, records the new position and commits. Effects,
+ * events the handler appends (with their outbox rows) and the inbox position
+ * therefore commit together or not at all: a crash at any instant leaves
+ * either all of them or none, and a redelivered event changes nothing.
+ *
+ * An event that cannot be decoded, or whose handler reports it invalid
+ * (BSS_ERR_INVALID), is a poison event: it is written to dead_letters with
+ * its position (in the same transaction) and the stream moves on. Any other
+ * handler error is transient: the transaction is rolled back and the event
+ * is offered again later.
+ */
+#ifndef BSS_CONSUMER_H
+#define BSS_CONSUMER_H
+
+#include "bus.h"
+#include "envelope.h"
+#include "evstore.h"
+#include "log.h"
+#include "metrics.h"
+
+typedef struct bss_consumer bss_consumer;
+
+/* Applies one event inside the open transaction of `store` (use
+ * bss_store_db for domain tables and bss_store_append for events it causes).
+ * Returns BSS_OK, BSS_ERR_INVALID for a permanent rejection (dead-lettered),
+ * or another error for a transient failure (retried). Events of types the
+ * handler does not care about must return BSS_OK. */
+typedef int (*bss_handler_fn)(void *ctx, bss_store *store, const bss_event *ev, char *err);
+
+typedef struct bss_consumer_options {
+    bss_store *store;
+    bss_bus *bus;
+    const char *const *streams; /* the source services to follow */
+    size_t nstreams;
+    bss_handler_fn handler;
+    void *ctx;
+    bss_log *log;         /* may be NULL */
+    bss_metrics *metrics; /* may be NULL */
+} bss_consumer_options;
+
+/* Subscribes to the streams and starts the consumer thread. */
+int bss_consumer_start(const bss_consumer_options *options, bss_consumer **out, char *err);
+
+/* 1 once every stream has been caught up at least once. */
+int bss_consumer_ready(const bss_consumer *consumer);
+
+/* Total events applied by this consumer since start (skipped duplicates not
+ * counted). */
+long long bss_consumer_applied(const bss_consumer *consumer);
+
+/* Stops the thread after the event being applied, if any; frees. NULL fine. */
+void bss_consumer_stop(bss_consumer *consumer);
+
+#endif

@@ -1,0 +1,701 @@
+/*
+ * evstore.c - see evstore.h.
+ *
+ * One write connection guarded by `write_lock`, whose holder is recorded in
+ * `writer` so that reads from inside the transaction use it too; a pool of
+ * read connections for everything else. Hot statements are prepared once.
+ */
+#include "evstore.h"
+
+#include "bss_error.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define READ_POOL_SIZE 16
+
+static const char *SCHEMA =
+    "CREATE TABLE IF NOT EXISTS events("
+    "  sequence INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  type TEXT NOT NULL,"
+    "  subject TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  time_ms INTEGER NOT NULL,"
+    "  correlation_id TEXT NOT NULL DEFAULT '',"
+    "  causation_id TEXT NOT NULL DEFAULT '',"
+    "  data TEXT NOT NULL,"
+    "  UNIQUE(subject, version));"
+    "CREATE TABLE IF NOT EXISTS outbox(sequence INTEGER PRIMARY KEY);"
+    "CREATE TABLE IF NOT EXISTS inbox("
+    "  stream TEXT NOT NULL, partition INTEGER NOT NULL, position INTEGER NOT NULL,"
+    "  PRIMARY KEY(stream, partition)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS dead_letters("
+    "  id INTEGER PRIMARY KEY, stream TEXT NOT NULL, partition INTEGER NOT NULL,"
+    "  position INTEGER NOT NULL, payload BLOB, reason TEXT NOT NULL,"
+    "  time_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS store_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);";
+
+#define EVENT_COLUMNS \
+    "sequence, id, type, subject, version, time_ms, correlation_id, causation_id, data"
+
+enum {
+    STMT_FIND_ID,
+    STMT_VERSION,
+    STMT_INSERT_EVENT,
+    STMT_INSERT_OUTBOX,
+    STMT_INBOX_GET,
+    STMT_INBOX_SET,
+    STMT_COUNT
+};
+
+static const char *STMT_SQL[STMT_COUNT] = {
+    "SELECT sequence, version FROM events WHERE id = ?1",
+    "SELECT COALESCE(MAX(version), 0) FROM events WHERE subject = ?1",
+    "INSERT INTO events(id, type, subject, version, time_ms, correlation_id,"
+    " causation_id, data) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    "INSERT INTO outbox(sequence) VALUES(?1)",
+    "SELECT position FROM inbox WHERE stream = ?1 AND partition = ?2",
+    "INSERT INTO inbox(stream, partition, position) VALUES(?1, ?2, ?3)"
+    " ON CONFLICT(stream, partition) DO UPDATE SET position = excluded.position",
+};
+
+struct bss_store {
+    char *path;
+    char source[BSS_EVENT_SOURCE_MAX + 1];
+    int synchronous_full;
+    int busy_timeout_ms;
+
+    pthread_mutex_t write_lock;
+    _Atomic pthread_t writer;   /* read by other threads in holds_transaction */
+    _Atomic int in_transaction;
+    int appended_in_transaction;
+    sqlite3 *wdb;
+    sqlite3_stmt *stmt[STMT_COUNT];
+
+    pthread_mutex_t pool_lock;
+    sqlite3 *pool[READ_POOL_SIZE];
+    int pool_count;
+
+    pthread_mutex_t commit_lock;
+    pthread_cond_t commit_cond;
+    uint64_t commit_generation;
+    int closing;
+};
+
+static int open_connection(const bss_store *s, sqlite3 **out, char *err)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(s->path, &db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        bss_seterr(err, "open %s: %s", s->path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return BSS_ERR_IO;
+    }
+    sqlite3_busy_timeout(db, s->busy_timeout_ms);
+    char pragmas[160];
+    snprintf(pragmas, sizeof pragmas,
+             "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;",
+             s->synchronous_full ? "FULL" : "NORMAL");
+    char *msg = NULL;
+    if (sqlite3_exec(db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
+        bss_seterr(err, "configure %s: %s", s->path, msg ? msg : "?");
+        sqlite3_free(msg);
+        sqlite3_close(db);
+        return BSS_ERR_IO;
+    }
+    *out = db;
+    return BSS_OK;
+}
+
+int bss_store_open(const bss_store_options *opts, bss_store **out, char *err)
+{
+    if (opts == NULL || opts->path == NULL || opts->source == NULL ||
+        opts->source[0] == '\0' || strlen(opts->source) > BSS_EVENT_SOURCE_MAX) {
+        bss_seterr(err, "store needs a path and a source of 1..%d bytes", BSS_EVENT_SOURCE_MAX);
+        return BSS_ERR_INVALID;
+    }
+    bss_store *s = calloc(1, sizeof *s);
+    if (s == NULL || (s->path = strdup(opts->path)) == NULL) {
+        free(s);
+        bss_seterr(err, "out of memory");
+        return BSS_ERR_NOMEM;
+    }
+    snprintf(s->source, sizeof s->source, "%s", opts->source);
+    s->synchronous_full = opts->synchronous_full;
+    s->busy_timeout_ms = opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000;
+    pthread_mutex_init(&s->write_lock, NULL);
+    pthread_mutex_init(&s->pool_lock, NULL);
+    pthread_mutex_init(&s->commit_lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->commit_cond, &attr);
+    pthread_condattr_destroy(&attr);
+
+    int rc = open_connection(s, &s->wdb, err);
+    if (rc == BSS_OK) {
+        char *msg = NULL;
+        if (sqlite3_exec(s->wdb, SCHEMA, NULL, NULL, &msg) != SQLITE_OK) {
+            bss_seterr(err, "create schema in %s: %s", s->path, msg ? msg : "?");
+            rc = BSS_ERR_IO;
+        }
+        sqlite3_free(msg);
+    }
+    for (int i = 0; rc == BSS_OK && i < STMT_COUNT; i++) {
+        if (sqlite3_prepare_v3(s->wdb, STMT_SQL[i], -1, SQLITE_PREPARE_PERSISTENT,
+                               &s->stmt[i], NULL) != SQLITE_OK) {
+            bss_seterr(err, "prepare: %s", sqlite3_errmsg(s->wdb));
+            rc = BSS_ERR_IO;
+        }
+    }
+    if (rc != BSS_OK) {
+        bss_store_close(s);
+        return rc;
+    }
+    *out = s;
+    return BSS_OK;
+}
+
+void bss_store_close(bss_store *s)
+{
+    if (s == NULL)
+        return;
+    bss_store_wake_all(s);
+    for (int i = 0; i < STMT_COUNT; i++)
+        sqlite3_finalize(s->stmt[i]);
+    sqlite3_close(s->wdb);
+    for (int i = 0; i < s->pool_count; i++)
+        sqlite3_close(s->pool[i]);
+    pthread_mutex_destroy(&s->write_lock);
+    pthread_mutex_destroy(&s->pool_lock);
+    pthread_mutex_destroy(&s->commit_lock);
+    pthread_cond_destroy(&s->commit_cond);
+    free(s->path);
+    free(s);
+}
+
+const char *bss_store_source(const bss_store *s) { return s->source; }
+
+static int holds_transaction(bss_store *s)
+{
+    /* Only the writer sets these, under write_lock; any other thread reads a
+     * pthread_t that cannot be its own, so the answer is right for it too. */
+    return s->in_transaction && pthread_equal(s->writer, pthread_self());
+}
+
+int bss_store_begin(bss_store *s, char *err)
+{
+    pthread_mutex_lock(&s->write_lock);
+    char *msg = NULL;
+    int rc = sqlite3_exec(s->wdb, "BEGIN IMMEDIATE", NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        bss_seterr(err, "begin: %s", msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        pthread_mutex_unlock(&s->write_lock);
+        return (rc & 0xff) == SQLITE_BUSY ? BSS_ERR_BUSY : BSS_ERR_IO;
+    }
+    s->writer = pthread_self();
+    s->in_transaction = 1;
+    s->appended_in_transaction = 0;
+    return BSS_OK;
+}
+
+sqlite3 *bss_store_db(bss_store *s) { return s->wdb; }
+
+static void end_transaction(bss_store *s, int committed)
+{
+    int notify = committed && s->appended_in_transaction;
+    s->in_transaction = 0;
+    s->appended_in_transaction = 0;
+    pthread_mutex_unlock(&s->write_lock);
+    if (notify) {
+        pthread_mutex_lock(&s->commit_lock);
+        s->commit_generation++;
+        pthread_cond_broadcast(&s->commit_cond);
+        pthread_mutex_unlock(&s->commit_lock);
+    }
+}
+
+int bss_store_commit(bss_store *s, char *err)
+{
+    int rc = sqlite3_exec(s->wdb, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        bss_seterr(err, "commit: %s", sqlite3_errmsg(s->wdb));
+        if (!sqlite3_get_autocommit(s->wdb))
+            sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+        end_transaction(s, 0);
+        return (rc & 0xff) == SQLITE_BUSY ? BSS_ERR_BUSY : BSS_ERR_IO;
+    }
+    end_transaction(s, 1);
+    return BSS_OK;
+}
+
+void bss_store_rollback(bss_store *s)
+{
+    if (!sqlite3_get_autocommit(s->wdb))
+        sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+    end_transaction(s, 0);
+}
+
+static int step_error(sqlite3 *db, const char *what, char *err)
+{
+    int code = sqlite3_extended_errcode(db);
+    bss_seterr(err, "%s: %s", what, sqlite3_errmsg(db));
+    if ((code & 0xff) == SQLITE_CONSTRAINT)
+        return BSS_ERR_CONFLICT;
+    if ((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED)
+        return BSS_ERR_BUSY;
+    return BSS_ERR_IO;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *text)
+{
+    sqlite3_bind_text(st, i, text, -1, SQLITE_STATIC);
+}
+
+/* Looks the event id up; 1 found (sequence/version filled), 0 not, <0 error. */
+static int find_event_id(bss_store *s, bss_event *ev, char *err)
+{
+    sqlite3_stmt *st = s->stmt[STMT_FIND_ID];
+    bind_text(st, 1, ev->id);
+    int rc = sqlite3_step(st);
+    int found = 0;
+    if (rc == SQLITE_ROW) {
+        ev->sequence = sqlite3_column_int64(st, 0);
+        ev->version = sqlite3_column_int64(st, 1);
+        found = 1;
+    } else if (rc != SQLITE_DONE) {
+        found = step_error(s->wdb, "find event", err);
+    }
+    sqlite3_reset(st);
+    return found;
+}
+
+static int current_version(bss_store *s, const char *subject, int64_t *version, char *err)
+{
+    sqlite3_stmt *st = s->stmt[STMT_VERSION];
+    bind_text(st, 1, subject);
+    int rc = sqlite3_step(st);
+    int result = BSS_OK;
+    if (rc == SQLITE_ROW)
+        *version = sqlite3_column_int64(st, 0);
+    else
+        result = step_error(s->wdb, "read version", err);
+    sqlite3_reset(st);
+    return result;
+}
+
+static int insert_event(bss_store *s, bss_event *ev, char *err)
+{
+    sqlite3_stmt *st = s->stmt[STMT_INSERT_EVENT];
+    bind_text(st, 1, ev->id);
+    bind_text(st, 2, ev->type);
+    bind_text(st, 3, ev->subject);
+    sqlite3_bind_int64(st, 4, ev->version);
+    sqlite3_bind_int64(st, 5, ev->time_ms);
+    bind_text(st, 6, ev->correlation_id);
+    bind_text(st, 7, ev->causation_id);
+    bind_text(st, 8, ev->data ? ev->data : "{}");
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return step_error(s->wdb, "append event", err);
+    ev->sequence = sqlite3_last_insert_rowid(s->wdb);
+
+    st = s->stmt[STMT_INSERT_OUTBOX];
+    sqlite3_bind_int64(st, 1, ev->sequence);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return step_error(s->wdb, "append outbox", err);
+    return BSS_OK;
+}
+
+int bss_store_append(bss_store *s, const char *subject, int64_t expected_version,
+                     bss_event *const *events, size_t n, char *err)
+{
+    if (!holds_transaction(s)) {
+        bss_seterr(err, "append outside a transaction");
+        return BSS_ERR_INVALID;
+    }
+    if (subject == NULL || n == 0 || events == NULL) {
+        bss_seterr(err, "append needs a subject and at least one event");
+        return BSS_ERR_INVALID;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(events[i]->subject, subject) != 0) {
+            bss_seterr(err, "event %s is about %s, not %s", events[i]->id,
+                       events[i]->subject, subject);
+            return BSS_ERR_INVALID;
+        }
+    }
+    if (sqlite3_exec(s->wdb, "SAVEPOINT bss_append", NULL, NULL, NULL) != SQLITE_OK)
+        return step_error(s->wdb, "savepoint", err);
+
+    int64_t version = 0;
+    int rc = current_version(s, subject, &version, err);
+    int checked = 0;
+    for (size_t i = 0; rc == BSS_OK && i < n; i++) {
+        bss_event *ev = events[i];
+        int found = find_event_id(s, ev, err);
+        if (found < 0) {
+            rc = found;
+            break;
+        }
+        if (found)
+            continue;
+        if (!checked && expected_version != BSS_ANY_VERSION && version != expected_version) {
+            bss_seterr(err, "%s is at version %lld, not %lld", subject, (long long)version,
+                       (long long)expected_version);
+            rc = BSS_ERR_CONFLICT;
+            break;
+        }
+        checked = 1;
+        snprintf(ev->source, sizeof ev->source, "%s", s->source);
+        ev->version = ++version;
+        rc = insert_event(s, ev, err);
+        if (rc == BSS_OK)
+            s->appended_in_transaction = 1;
+    }
+    if (rc != BSS_OK) {
+        sqlite3_exec(s->wdb, "ROLLBACK TO bss_append", NULL, NULL, NULL);
+        for (size_t i = 0; i < n; i++) {
+            events[i]->sequence = 0;
+            events[i]->version = 0;
+        }
+    }
+    sqlite3_exec(s->wdb, "RELEASE bss_append", NULL, NULL, NULL);
+    return rc;
+}
+
+int bss_store_append_tx(bss_store *s, const char *subject, int64_t expected_version,
+                        bss_event *const *events, size_t n, char *err)
+{
+    int rc = bss_store_begin(s, err);
+    if (rc != BSS_OK)
+        return rc;
+    rc = bss_store_append(s, subject, expected_version, events, n, err);
+    if (rc != BSS_OK) {
+        bss_store_rollback(s);
+        return rc;
+    }
+    return bss_store_commit(s, err);
+}
+
+/* A read connection: the write connection for the transaction holder, else
+ * one from the pool (opened on demand). */
+static int acquire_reader(bss_store *s, sqlite3 **db, char *err)
+{
+    if (holds_transaction(s)) {
+        *db = s->wdb;
+        return BSS_OK;
+    }
+    pthread_mutex_lock(&s->pool_lock);
+    if (s->pool_count > 0) {
+        *db = s->pool[--s->pool_count];
+        pthread_mutex_unlock(&s->pool_lock);
+        return BSS_OK;
+    }
+    pthread_mutex_unlock(&s->pool_lock);
+    return open_connection(s, db, err);
+}
+
+static void release_reader(bss_store *s, sqlite3 *db)
+{
+    if (db == s->wdb)
+        return;
+    pthread_mutex_lock(&s->pool_lock);
+    if (s->pool_count < READ_POOL_SIZE) {
+        s->pool[s->pool_count++] = db;
+        db = NULL;
+    }
+    pthread_mutex_unlock(&s->pool_lock);
+    sqlite3_close(db);
+}
+
+static void event_from_row(sqlite3_stmt *st, const char *source, bss_event *ev)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->sequence = sqlite3_column_int64(st, 0);
+    snprintf(ev->id, sizeof ev->id, "%s", (const char *)sqlite3_column_text(st, 1));
+    snprintf(ev->type, sizeof ev->type, "%s", (const char *)sqlite3_column_text(st, 2));
+    snprintf(ev->subject, sizeof ev->subject, "%s", (const char *)sqlite3_column_text(st, 3));
+    ev->version = sqlite3_column_int64(st, 4);
+    ev->time_ms = sqlite3_column_int64(st, 5);
+    snprintf(ev->correlation_id, sizeof ev->correlation_id, "%s",
+             (const char *)sqlite3_column_text(st, 6));
+    snprintf(ev->causation_id, sizeof ev->causation_id, "%s",
+             (const char *)sqlite3_column_text(st, 7));
+    snprintf(ev->source, sizeof ev->source, "%s", source);
+    ev->data = (char *)sqlite3_column_text(st, 8); /* borrowed for the callback */
+}
+
+/* Runs sql (with up to two int64/text binds via the binder) and hands each
+ * row to either fn (decoded) or raw_fn (encoded envelope). */
+typedef struct {
+    const char *text;
+    int64_t a, b;
+} query_args;
+
+static int run_event_query(bss_store *s, const char *sql, const query_args *args,
+                           bss_event_fn fn, bss_raw_event_fn raw_fn, void *ctx, char *err)
+{
+    sqlite3 *db = NULL;
+    int rc = acquire_reader(s, &db, err);
+    if (rc != BSS_OK)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        bss_seterr(err, "prepare: %s", sqlite3_errmsg(db));
+        release_reader(s, db);
+        return BSS_ERR_IO;
+    }
+    int param = 1;
+    int params = sqlite3_bind_parameter_count(st);
+    if (args->text != NULL)
+        sqlite3_bind_text(st, param++, args->text, -1, SQLITE_STATIC);
+    if (param <= params)
+        sqlite3_bind_int64(st, param++, args->a);
+    if (param <= params)
+        sqlite3_bind_int64(st, param, args->b);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        bss_event ev;
+        event_from_row(st, s->source, &ev);
+        int stop;
+        if (raw_fn != NULL) {
+            size_t len = 0;
+            char *json = bss_event_encode(&ev, &len);
+            if (json == NULL) {
+                rc = BSS_ERR_NOMEM;
+                bss_seterr(err, "out of memory");
+                break;
+            }
+            stop = raw_fn(ctx, ev.sequence, json, len);
+            free(json);
+        } else {
+            stop = fn(ctx, &ev);
+        }
+        if (stop)
+            break;
+    }
+    if (rc == BSS_OK && step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = step_error(db, "read events", err);
+    sqlite3_finalize(st);
+    release_reader(s, db);
+    return rc;
+}
+
+int bss_store_load_stream(bss_store *s, const char *subject, int64_t after_version,
+                          bss_event_fn fn, void *ctx, char *err)
+{
+    query_args args = {subject, after_version, 0};
+    return run_event_query(s,
+                           "SELECT " EVENT_COLUMNS " FROM events WHERE subject = ?1"
+                           " AND version > ?2 ORDER BY version",
+                           &args, fn, NULL, ctx, err);
+}
+
+int bss_store_read_from(bss_store *s, int64_t after_sequence, size_t limit,
+                        bss_event_fn fn, void *ctx, char *err)
+{
+    query_args args = {NULL, after_sequence, (int64_t)limit};
+    return run_event_query(s,
+                           "SELECT " EVENT_COLUMNS " FROM events WHERE sequence > ?1"
+                           " ORDER BY sequence LIMIT ?2",
+                           &args, fn, NULL, ctx, err);
+}
+
+int bss_store_read_raw(bss_store *s, int64_t after_sequence, size_t limit,
+                       bss_raw_event_fn fn, void *ctx, char *err)
+{
+    query_args args = {NULL, after_sequence, (int64_t)limit};
+    return run_event_query(s,
+                           "SELECT " EVENT_COLUMNS " FROM events WHERE sequence > ?1"
+                           " ORDER BY sequence LIMIT ?2",
+                           &args, NULL, fn, ctx, err);
+}
+
+int bss_store_outbox_read(bss_store *s, size_t limit, bss_raw_event_fn fn, void *ctx,
+                          char *err)
+{
+    query_args args = {NULL, (int64_t)limit, 0};
+    return run_event_query(s,
+                           "SELECT " EVENT_COLUMNS " FROM outbox JOIN events USING(sequence)"
+                           " ORDER BY sequence LIMIT ?1",
+                           &args, NULL, fn, ctx, err);
+}
+
+/* Runs a query returning one integer. */
+static int query_int(bss_store *s, const char *sql, const char *text, int64_t *out, char *err)
+{
+    sqlite3 *db = NULL;
+    int rc = acquire_reader(s, &db, err);
+    if (rc != BSS_OK)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        bss_seterr(err, "prepare: %s", sqlite3_errmsg(db));
+        release_reader(s, db);
+        return BSS_ERR_IO;
+    }
+    if (text != NULL)
+        sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    else
+        rc = step_error(db, "query", err);
+    sqlite3_finalize(st);
+    release_reader(s, db);
+    return rc;
+}
+
+int bss_store_version(bss_store *s, const char *subject, int64_t *version, char *err)
+{
+    return query_int(s, "SELECT COALESCE(MAX(version), 0) FROM events WHERE subject = ?1",
+                     subject, version, err);
+}
+
+int bss_store_head(bss_store *s, int64_t *sequence, char *err)
+{
+    return query_int(s, "SELECT COALESCE(MAX(sequence), 0) FROM events", NULL, sequence, err);
+}
+
+int bss_store_outbox_backlog(bss_store *s, int64_t *count, char *err)
+{
+    return query_int(s, "SELECT COUNT(*) FROM outbox", NULL, count, err);
+}
+
+int bss_store_outbox_ack(bss_store *s, int64_t up_to, char *err)
+{
+    int rc = bss_store_begin(s, err);
+    if (rc != BSS_OK)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->wdb, "DELETE FROM outbox WHERE sequence <= ?1", -1, &st,
+                           NULL) != SQLITE_OK) {
+        bss_seterr(err, "prepare: %s", sqlite3_errmsg(s->wdb));
+        bss_store_rollback(s);
+        return BSS_ERR_IO;
+    }
+    sqlite3_bind_int64(st, 1, up_to);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = step_error(s->wdb, "ack outbox", err);
+        sqlite3_finalize(st);
+        bss_store_rollback(s);
+        return rc;
+    }
+    sqlite3_finalize(st);
+    return bss_store_commit(s, err);
+}
+
+int bss_store_wait_commit(bss_store *s, uint64_t *generation, int timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    int rc = BSS_OK;
+    pthread_mutex_lock(&s->commit_lock);
+    while (!s->closing && s->commit_generation == *generation) {
+        if (pthread_cond_timedwait(&s->commit_cond, &s->commit_lock, &deadline) == ETIMEDOUT) {
+            rc = BSS_ERR_TIMEOUT;
+            break;
+        }
+    }
+    if (s->closing)
+        rc = BSS_ERR_CLOSED;
+    else if (s->commit_generation != *generation)
+        rc = BSS_OK;
+    *generation = s->commit_generation;
+    pthread_mutex_unlock(&s->commit_lock);
+    return rc;
+}
+
+void bss_store_wake_all(bss_store *s)
+{
+    pthread_mutex_lock(&s->commit_lock);
+    s->closing = 1;
+    pthread_cond_broadcast(&s->commit_cond);
+    pthread_mutex_unlock(&s->commit_lock);
+}
+
+int bss_store_inbox_get(bss_store *s, const char *stream, int partition, int64_t *position,
+                        char *err)
+{
+    if (holds_transaction(s)) {
+        sqlite3_stmt *st = s->stmt[STMT_INBOX_GET];
+        bind_text(st, 1, stream);
+        sqlite3_bind_int(st, 2, partition);
+        int step = sqlite3_step(st);
+        int rc = BSS_OK;
+        if (step == SQLITE_ROW)
+            *position = sqlite3_column_int64(st, 0);
+        else if (step == SQLITE_DONE)
+            *position = 0;
+        else
+            rc = step_error(s->wdb, "read inbox", err);
+        sqlite3_reset(st);
+        return rc;
+    }
+    char sql[96];
+    snprintf(sql, sizeof sql,
+             "SELECT COALESCE(MAX(position), 0) FROM inbox WHERE stream = ?1 AND partition = %d",
+             partition);
+    return query_int(s, sql, stream, position, err);
+}
+
+int bss_store_inbox_set(bss_store *s, const char *stream, int partition, int64_t position,
+                        char *err)
+{
+    if (!holds_transaction(s)) {
+        bss_seterr(err, "inbox update outside a transaction");
+        return BSS_ERR_INVALID;
+    }
+    sqlite3_stmt *st = s->stmt[STMT_INBOX_SET];
+    bind_text(st, 1, stream);
+    sqlite3_bind_int(st, 2, partition);
+    sqlite3_bind_int64(st, 3, position);
+    int step = sqlite3_step(st);
+    sqlite3_reset(st);
+    return step == SQLITE_DONE ? BSS_OK : step_error(s->wdb, "write inbox", err);
+}
+
+int bss_store_dead_letter(bss_store *s, const char *stream, int partition, int64_t position,
+                          const char *payload, size_t len, const char *reason, char *err)
+{
+    if (!holds_transaction(s)) {
+        bss_seterr(err, "dead letter outside a transaction");
+        return BSS_ERR_INVALID;
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->wdb,
+                           "INSERT INTO dead_letters(stream, partition, position, payload,"
+                           " reason, time_ms) VALUES(?1, ?2, ?3, ?4, ?5,"
+                           " CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))",
+                           -1, &st, NULL) != SQLITE_OK) {
+        bss_seterr(err, "prepare: %s", sqlite3_errmsg(s->wdb));
+        return BSS_ERR_IO;
+    }
+    sqlite3_bind_text(st, 1, stream, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, partition);
+    sqlite3_bind_int64(st, 3, position);
+    sqlite3_bind_blob(st, 4, payload, (int)len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, reason ? reason : "", -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? BSS_OK : step_error(s->wdb, "dead letter", err);
+}

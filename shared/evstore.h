@@ -1,0 +1,150 @@
+/*
+ * evstore.h - a service's own event log, outbox and inbox in its SQLite file.
+ *
+ * One store is one SQLite file (WAL mode) owned by one service process. It
+ * holds the service's domain tables (created by the service) beside four of
+ * ours:
+ *
+ *   events   the log: every event this service emitted, in `sequence` order.
+ *            Sequences are assigned on append, start at 1 and have no gaps,
+ *            because they are rowids handed out inside serialised write
+ *            transactions and events are never deleted.
+ *   outbox   one row per appended event not yet handed to the bus; written in
+ *            the same transaction as the event, deleted by the relay.
+ *   inbox    per (stream, partition) the position of the last event from
+ *            another service that was applied here; written in the same
+ *            transaction as the effects of applying it.
+ *   dead_letters  events that could not be applied, kept for the operator.
+ *
+ * Write transactions are serialised by a mutex per store and opened with
+ * BEGIN IMMEDIATE, so a write never fails halfway with SQLITE_BUSY_SNAPSHOT.
+ * Reads outside a transaction use a small pool of read connections and see
+ * the last committed state; reads by the thread that holds the write
+ * transaction see its uncommitted writes.
+ *
+ * Durability: synchronous=NORMAL (default) survives a crash of the process;
+ * synchronous=FULL also survives power loss.
+ */
+#ifndef BSS_EVSTORE_H
+#define BSS_EVSTORE_H
+
+#include "envelope.h"
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct bss_store bss_store;
+
+typedef struct bss_store_options {
+    const char *path;     /* the SQLite file; created if missing */
+    const char *source;   /* this service's name, stamped on every appended event */
+    int synchronous_full; /* 0: synchronous=NORMAL, 1: synchronous=FULL */
+    int busy_timeout_ms;  /* 0 means 5000 */
+} bss_store_options;
+
+/* Expected version for bss_store_append: skip the concurrency check. */
+#define BSS_ANY_VERSION (-1)
+
+/* Opens (creating if needed) the store. Returns BSS_OK with *out set, or
+ * BSS_ERR_INVALID (bad options) / BSS_ERR_IO (cannot open or migrate). */
+int bss_store_open(const bss_store_options *opts, bss_store **out, char *err);
+
+/* Closes every connection. Must not be called while a transaction is open. */
+void bss_store_close(bss_store *store);
+
+/* The source name events appended here are stamped with. */
+const char *bss_store_source(const bss_store *store);
+
+/* Starts the write transaction (BEGIN IMMEDIATE), waiting for any other
+ * thread's transaction to end first. Returns BSS_OK, or BSS_ERR_BUSY when
+ * another process holds the file past the busy timeout (nothing is held). */
+int bss_store_begin(bss_store *store, char *err);
+
+/* The write connection, for the domain's own statements. Only valid in the
+ * thread holding the transaction, between begin and commit/rollback. */
+sqlite3 *bss_store_db(bss_store *store);
+
+/* Commits. On failure the transaction is rolled back and an error returned:
+ * nothing of it is kept. Either way the transaction is over. Wakes threads
+ * waiting in bss_store_wait_commit when events were appended. */
+int bss_store_commit(bss_store *store, char *err);
+
+/* Rolls back everything since bss_store_begin; the transaction is over. */
+void bss_store_rollback(bss_store *store);
+
+/* Appends events[0..n), all about `subject`, inside the open transaction.
+ * expected_version is the subject's current version (0 for a new subject) or
+ * BSS_ANY_VERSION. Events whose id is already stored are skipped, with their
+ * stored version and sequence copied back (idempotent append). The others get
+ * source, versions expected+1.. and the next sequences, are written to the
+ * log and the outbox.
+ * Returns BSS_OK; BSS_ERR_CONFLICT when the subject's version differs from
+ * expected_version; BSS_ERR_INVALID on bad arguments. On error nothing of
+ * this call is kept, and the transaction stays open for the caller. */
+int bss_store_append(bss_store *store, const char *subject, int64_t expected_version,
+                     bss_event *const *events, size_t n, char *err);
+
+/* begin + append + commit, for callers with no domain state to write. */
+int bss_store_append_tx(bss_store *store, const char *subject, int64_t expected_version,
+                        bss_event *const *events, size_t n, char *err);
+
+/* Called once per event read; return non-zero to stop reading. The event is
+ * only valid during the call (clone it to keep it). */
+typedef int (*bss_event_fn)(void *ctx, const bss_event *ev);
+
+/* The subject's current version (0 when it has no events). */
+int bss_store_version(bss_store *store, const char *subject, int64_t *version, char *err);
+
+/* Reads the subject's events with version > after_version in version order. */
+int bss_store_load_stream(bss_store *store, const char *subject, int64_t after_version,
+                          bss_event_fn fn, void *ctx, char *err);
+
+/* Reads up to `limit` events with sequence > after_sequence in sequence order. */
+int bss_store_read_from(bss_store *store, int64_t after_sequence, size_t limit,
+                        bss_event_fn fn, void *ctx, char *err);
+
+/* Reads up to `limit` encoded envelopes with sequence > after_sequence, each
+ * handed to fn as (sequence, bytes, len). Faster than decode + encode. */
+typedef int (*bss_raw_event_fn)(void *ctx, int64_t sequence, const char *json, size_t len);
+int bss_store_read_raw(bss_store *store, int64_t after_sequence, size_t limit,
+                       bss_raw_event_fn fn, void *ctx, char *err);
+
+/* The highest sequence in the log (0 when empty). */
+int bss_store_head(bss_store *store, int64_t *sequence, char *err);
+
+/* Reads up to `limit` outbox entries in sequence order, as encoded envelopes. */
+int bss_store_outbox_read(bss_store *store, size_t limit, bss_raw_event_fn fn, void *ctx,
+                          char *err);
+
+/* Deletes outbox entries with sequence <= up_to in a transaction of its own. */
+int bss_store_outbox_ack(bss_store *store, int64_t up_to, char *err);
+
+/* Number of outbox entries not yet acknowledged. */
+int bss_store_outbox_backlog(bss_store *store, int64_t *count, char *err);
+
+/* Blocks until a commit that appended events happens after *generation was
+ * read, or timeout_ms passes. *generation is updated to the current one.
+ * Returns BSS_OK when woken by a commit, BSS_ERR_TIMEOUT otherwise, and
+ * BSS_ERR_CLOSED once bss_store_wake_all was called. */
+int bss_store_wait_commit(bss_store *store, uint64_t *generation, int timeout_ms);
+
+/* Wakes every waiter and makes further waits return BSS_ERR_CLOSED. */
+void bss_store_wake_all(bss_store *store);
+
+/* The last applied position for (stream, partition), 0 when none. Works in
+ * or outside the transaction. */
+int bss_store_inbox_get(bss_store *store, const char *stream, int partition,
+                        int64_t *position, char *err);
+
+/* Records, inside the open transaction, that (stream, partition) has been
+ * applied up to `position`. */
+int bss_store_inbox_set(bss_store *store, const char *stream, int partition,
+                        int64_t position, char *err);
+
+/* Records, inside the open transaction, an event that could not be applied. */
+int bss_store_dead_letter(bss_store *store, const char *stream, int partition,
+                          int64_t position, const char *payload, size_t len,
+                          const char *reason, char *err);
+
+#endif

@@ -1,0 +1,182 @@
+/*
+ * test_envelope.c - the CloudEvents envelope round-trips and the decoder
+ * refuses every malformed attribute; the bus frame parsers likewise.
+ */
+#include "bss_error.h"
+#include "busframe.h"
+#include "check.h"
+#include "envelope.h"
+#include "isotime.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static check_counts counts;
+
+static int decodes(const char *json)
+{
+    bss_event *ev = NULL;
+    char err[BSS_ERRLEN];
+    int rc = bss_event_decode(json, strlen(json), &ev, err);
+    bss_event_free(ev);
+    return rc == BSS_OK;
+}
+
+static void test_round_trip(void)
+{
+    char err[BSS_ERRLEN];
+    bss_event *ev = bss_event_new("OrderCreated", "7000001",
+                                  "{ \"type\" : \"OPEN\", \"note\": \"tab\\t\\\"q\\\"\" }", err);
+    CHECK(&counts, ev != NULL);
+    if (ev == NULL)
+        return;
+    CHECK(&counts, strcmp(ev->data, "{\"type\":\"OPEN\",\"note\":\"tab\\t\\\"q\\\"\"}") == 0);
+    snprintf(ev->source, sizeof ev->source, "customer");
+    ev->version = 3;
+    ev->sequence = 42;
+    bss_event_set_correlation(ev, "req-1");
+    size_t len = 0;
+    char *json = bss_event_encode(ev, &len);
+    CHECK(&counts, json != NULL && len == strlen(json));
+    CHECK(&counts, strstr(json, "\"specversion\":\"1.0\"") != NULL);
+    CHECK(&counts, strstr(json, "\"datacontenttype\":\"application/json\"") != NULL);
+    bss_event *back = NULL;
+    CHECK(&counts, bss_event_decode(json, len, &back, err) == BSS_OK);
+    if (back != NULL) {
+        CHECK(&counts, strcmp(back->id, ev->id) == 0 && strcmp(back->type, "OrderCreated") == 0);
+        CHECK(&counts, strcmp(back->subject, "7000001") == 0);
+        CHECK(&counts, strcmp(back->source, "customer") == 0);
+        CHECK(&counts, back->version == 3 && back->sequence == 42);
+        CHECK(&counts, back->time_ms == ev->time_ms);
+        CHECK(&counts, strcmp(back->correlation_id, "req-1") == 0 && back->causation_id[0] == 0);
+        CHECK(&counts, strcmp(back->data, ev->data) == 0);
+        bss_event *child = bss_event_new("RaterCreated", "7000001", NULL, err);
+        bss_event_caused_by(child, back);
+        CHECK(&counts, strcmp(child->correlation_id, "req-1") == 0);
+        CHECK(&counts, strcmp(child->causation_id, ev->id) == 0);
+        bss_event_free(child);
+    }
+    bss_event_free(back);
+    free(json);
+    bss_event_free(ev);
+}
+
+static void test_rejections(void)
+{
+    const char *good = "{\"specversion\":\"1.0\",\"id\":\"a\",\"source\":\"customer\","
+                       "\"type\":\"T\",\"subject\":\"S\",\"time\":\"2026-10-05T10:15:00+09:00\","
+                       "\"data\":{}}";
+    CHECK(&counts, decodes(good));
+    const char *bad[] = {
+        "",
+        "[]",
+        "{",
+        "{\"specversion\":\"0.3\",\"id\":\"a\",\"source\":\"c\",\"type\":\"T\",\"subject\":\"S\","
+        "\"time\":\"2026-10-05T10:15:00Z\",\"data\":{}}",
+        "{\"specversion\":\"1.0\",\"source\":\"c\",\"type\":\"T\",\"subject\":\"S\","
+        "\"time\":\"2026-10-05T10:15:00Z\",\"data\":{}}",
+        "{\"specversion\":\"1.0\",\"id\":\"\",\"source\":\"c\",\"type\":\"T\",\"subject\":\"S\","
+        "\"time\":\"2026-10-05T10:15:00Z\",\"data\":{}}",
+        "{\"specversion\":\"1.0\",\"id\":\"a\",\"source\":\"c\",\"type\":\"T\",\"subject\":\"S\","
+        "\"time\":\"2026-10-05T10:15:00\",\"data\":{}}",
+        "{\"specversion\":\"1.0\",\"id\":\"a\",\"source\":\"c\",\"type\":\"T\",\"subject\":\"S\","
+        "\"time\":\"2026-02-30T10:15:00Z\",\"data\":{}}",
+        "{\"specversion\":\"1.0\",\"id\":\"a\",\"source\":\"c\",\"type\":\"T\",\"subject\":\"S\","
+        "\"time\":\"2026-10-05T10:15:00Z\",\"data\":[]}",
+        "{\"specversion\":\"1.0\",\"id\":\"a\",\"source\":\"c\",\"type\":\"T\",\"subject\":\"S\","
+        "\"time\":\"2026-10-05T10:15:00Z\",\"data\":{},\"sequence\":-1}",
+        "{\"specversion\":\"1.0\",\"id\":\"a\",\"source\":\"c\",\"type\":\"T\",\"subject\":\"S\","
+        "\"time\":\"2026-10-05T10:15:00Z\",\"data\":{},\"sequence\":1.5}",
+        "{\"specversion\":\"1.0\",\"id\":\"a\",\"source\":\"c\",\"type\":\"T\",\"subject\":\"S\","
+        "\"time\":\"2026-10-05T10:15:00Z\",\"data\":{},\"datacontenttype\":\"text/xml\"}",
+        "{\"specversion\":\"1.0\",\"id\":\"a\",\"source\":\"a-source-name-that-is-far-too-long-"
+        "for-us\",\"type\":\"T\",\"subject\":\"S\",\"time\":\"2026-10-05T10:15:00Z\",\"data\":{}}",
+        "{\"specversion\":\"1.0\",\"id\":7,\"source\":\"c\",\"type\":\"T\",\"subject\":\"S\","
+        "\"time\":\"2026-10-05T10:15:00Z\",\"data\":{}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int ok = decodes(bad[i]);
+        CHECK(&counts, !ok);
+        if (ok)
+            fprintf(stderr, "accepted bad envelope #%zu\n", i);
+    }
+    CHECK(&counts, bss_event_new("", "S", NULL, NULL) == NULL);
+    CHECK(&counts, bss_event_new("T", "S", "[1]", NULL) == NULL);
+    CHECK(&counts, bss_event_new("T", "S", "{", NULL) == NULL);
+}
+
+static void test_time(void)
+{
+    int64_t ms = 0;
+    CHECK(&counts, bss_time_parse("2026-10-05T10:15:00+09:00", 25, &ms) == BSS_OK);
+    int64_t utc = 0;
+    CHECK(&counts, bss_time_parse("2026-10-05T01:15:00Z", 20, &utc) == BSS_OK && utc == ms);
+    CHECK(&counts, bss_time_parse("2026-10-05T01:15:00.250Z", 24, &utc) == BSS_OK &&
+                       utc == ms + 250);
+    CHECK(&counts, bss_time_parse("2026-10-04T20:15:00-0500", 24, &utc) == BSS_OK && utc == ms);
+    CHECK(&counts, bss_time_parse("1970-01-01T00:00:00Z", 20, &utc) == BSS_OK && utc == 0);
+    CHECK(&counts, bss_time_parse("2024-02-29T00:00:00Z", 20, &utc) == BSS_OK);
+    CHECK(&counts, bss_time_parse("2025-02-29T00:00:00Z", 20, &utc) == BSS_ERR_INVALID);
+    CHECK(&counts, bss_time_parse("2026-10-05T24:00:00Z", 20, &utc) == BSS_ERR_INVALID);
+    CHECK(&counts, bss_time_parse("2026-10-05 10:15:00+09:00x", 26, &utc) == BSS_ERR_INVALID);
+    CHECK(&counts, bss_time_set_zone("Asia/Seoul") == BSS_OK);
+    char text[40];
+    CHECK(&counts, bss_time_format(ms, text, sizeof text) == BSS_OK &&
+                       strcmp(text, "2026-10-05T10:15:00.000+09:00") == 0);
+    CHECK(&counts, bss_time_set_zone("Nowhere/Special") == BSS_ERR_INVALID);
+}
+
+static int count_records(void *ctx, int64_t position, const char *payload, size_t len)
+{
+    (void)position;
+    (void)payload;
+    (void)len;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static void test_frames(void)
+{
+    bss_frame f;
+    const char e[] = "E customer 42\n{\"x\":1}";
+    CHECK(&counts, bss_frame_parse(e, sizeof e - 1, &f) == BSS_OK && f.kind == 'E' &&
+                       f.position == 42 && strcmp(f.stream, "customer") == 0 && f.len == 7);
+    const char h[] = "H rater 7\n";
+    CHECK(&counts, bss_frame_parse(h, sizeof h - 1, &f) == BSS_OK && f.kind == 'H' &&
+                       f.position == 7 && f.payload == NULL);
+    const char *bad[] = {"E customer 42\n", "E Customer 1\n{}", "E customer -1\n{}",
+                         "X customer 1\n{}", "E  1\n{}", "E customer 99999999999999999999\n{}",
+                         "H rater 7\nextra", "E customer 0\n{}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK(&counts, bss_frame_parse(bad[i], strlen(bad[i]), &f) == BSS_ERR_INVALID);
+
+    int64_t after = 0;
+    int limit = 0;
+    CHECK(&counts, bss_catchup_request_parse("10 512", 6, &after, &limit) == BSS_OK &&
+                       after == 10 && limit == 512);
+    CHECK(&counts, bss_catchup_request_parse("10 0", 4, &after, &limit) == BSS_ERR_INVALID);
+    CHECK(&counts, bss_catchup_request_parse("10 99999", 8, &after, &limit) == BSS_ERR_INVALID);
+
+    int n = 0, count = 0;
+    const char reply[] = "OK 2\n1 2\n{}3 7\n{\"a\":1}";
+    CHECK(&counts, bss_catchup_reply_parse(reply, sizeof reply - 1, count_records, &n, &count) ==
+                           BSS_OK && n == 2 && count == 2);
+    const char truncated[] = "OK 2\n1 2\n{}3 70\n{\"a\":1}";
+    n = 0;
+    CHECK(&counts, bss_catchup_reply_parse(truncated, sizeof truncated - 1, count_records, &n,
+                                           &count) == BSS_ERR_INVALID);
+    const char unordered[] = "OK 2\n3 2\n{}1 2\n{}";
+    CHECK(&counts, bss_catchup_reply_parse(unordered, sizeof unordered - 1, count_records, &n,
+                                           &count) == BSS_ERR_INVALID);
+    CHECK(&counts, bss_catchup_reply_parse("ERR disk", 8, count_records, &n, &count) ==
+                       BSS_ERR_IO);
+}
+
+int main(void)
+{
+    test_round_trip();
+    test_rejections();
+    test_time();
+    test_frames();
+    return CHECK_DONE(&counts);
+}

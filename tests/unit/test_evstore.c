@@ -1,0 +1,270 @@
+/*
+ * test_evstore.c - the event store's contract on a real SQLite file:
+ * append and load, optimistic concurrency, idempotent append, outbox and
+ * inbox atomicity with the domain's own writes, durability across reopen.
+ */
+#include "bss_error.h"
+#include "check.h"
+#include "envelope.h"
+#include "evstore.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static check_counts counts;
+
+static bss_store *open_store(const char *path)
+{
+    bss_store *store = NULL;
+    char err[BSS_ERRLEN];
+    bss_store_options o = {.path = path, .source = "customer"};
+    if (bss_store_open(&o, &store, err) != BSS_OK) {
+        fprintf(stderr, "open: %s\n", err);
+        exit(2);
+    }
+    return store;
+}
+
+static bss_event *make(const char *type, const char *subject, const char *data)
+{
+    bss_event *ev = bss_event_new(type, subject, data, NULL);
+    if (ev == NULL)
+        exit(2);
+    return ev;
+}
+
+typedef struct collected {
+    int n;
+    char types[16][BSS_EVENT_TYPE_MAX + 1];
+    int64_t versions[16];
+    int64_t sequences[16];
+} collected;
+
+static int collect(void *ctx, const bss_event *ev)
+{
+    collected *c = ctx;
+    if (c->n < 16) {
+        snprintf(c->types[c->n], sizeof c->types[c->n], "%s", ev->type);
+        c->versions[c->n] = ev->version;
+        c->sequences[c->n] = ev->sequence;
+    }
+    c->n++;
+    return 0;
+}
+
+static int64_t count_rows(bss_store *s, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t n = -1;
+    if (bss_store_begin(s, NULL) != BSS_OK)
+        return -1;
+    if (sqlite3_prepare_v2(bss_store_db(s), sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    bss_store_rollback(s);
+    return n;
+}
+
+static void test_append_and_load(bss_store *s)
+{
+    char err[BSS_ERRLEN];
+    bss_event *a = make("LineOpened", "L1", "{\"productCd\":\"IOT-BASIC\"}");
+    bss_event *b = make("LineSuspended", "L1", NULL);
+    bss_event *batch[] = {a, b};
+    CHECK(&counts, bss_store_append_tx(s, "L1", 0, batch, 2, err) == BSS_OK);
+    CHECK(&counts, a->version == 1 && b->version == 2);
+    CHECK(&counts, a->sequence == 1 && b->sequence == 2);
+    CHECK(&counts, strcmp(a->source, "customer") == 0);
+
+    bss_event *other = make("LineOpened", "L2", NULL);
+    CHECK(&counts, bss_store_append_tx(s, "L2", 0, &other, 1, err) == BSS_OK);
+    CHECK(&counts, other->sequence == 3 && other->version == 1);
+
+    collected c = {0};
+    CHECK(&counts, bss_store_load_stream(s, "L1", 0, collect, &c, err) == BSS_OK);
+    CHECK(&counts, c.n == 2 && strcmp(c.types[0], "LineOpened") == 0 &&
+                       strcmp(c.types[1], "LineSuspended") == 0 && c.versions[1] == 2);
+    collected after = {0};
+    CHECK(&counts, bss_store_load_stream(s, "L1", 1, collect, &after, err) == BSS_OK);
+    CHECK(&counts, after.n == 1 && after.versions[0] == 2);
+
+    collected from = {0};
+    CHECK(&counts, bss_store_read_from(s, 1, 10, collect, &from, err) == BSS_OK);
+    CHECK(&counts, from.n == 2 && from.sequences[0] == 2 && from.sequences[1] == 3);
+    collected limited = {0};
+    CHECK(&counts, bss_store_read_from(s, 0, 1, collect, &limited, err) == BSS_OK);
+    CHECK(&counts, limited.n == 1 && limited.sequences[0] == 1);
+
+    int64_t version = -1, head = -1;
+    CHECK(&counts, bss_store_version(s, "L1", &version, err) == BSS_OK && version == 2);
+    CHECK(&counts, bss_store_version(s, "nobody", &version, err) == BSS_OK && version == 0);
+    CHECK(&counts, bss_store_head(s, &head, err) == BSS_OK && head == 3);
+    bss_event_free(a);
+    bss_event_free(b);
+    bss_event_free(other);
+}
+
+static void test_conflict_writes_nothing(bss_store *s)
+{
+    char err[BSS_ERRLEN];
+    int64_t head_before = 0, head_after = 0, backlog_before = 0, backlog_after = 0;
+    bss_store_head(s, &head_before, err);
+    bss_store_outbox_backlog(s, &backlog_before, err);
+    bss_event *stale = make("LineResumed", "L1", NULL);
+    /* L1 is at version 2: a writer that read version 1 must lose. */
+    CHECK(&counts, bss_store_append_tx(s, "L1", 1, &stale, 1, err) == BSS_ERR_CONFLICT);
+    CHECK(&counts, strstr(err, "version 2") != NULL);
+    CHECK(&counts, stale->sequence == 0 && stale->version == 0);
+    bss_store_head(s, &head_after, err);
+    bss_store_outbox_backlog(s, &backlog_after, err);
+    CHECK(&counts, head_after == head_before && backlog_after == backlog_before);
+    /* The same event with the right expectation goes in. */
+    CHECK(&counts, bss_store_append_tx(s, "L1", 2, &stale, 1, err) == BSS_OK);
+    CHECK(&counts, stale->version == 3);
+    bss_event *any = make("LineNoted", "L1", NULL);
+    CHECK(&counts, bss_store_append_tx(s, "L1", BSS_ANY_VERSION, &any, 1, err) == BSS_OK);
+    CHECK(&counts, any->version == 4);
+    /* A conflict inside a transaction leaves the caller's transaction usable. */
+    bss_event *late = make("LineNoted", "L1", NULL);
+    CHECK(&counts, bss_store_begin(s, err) == BSS_OK);
+    CHECK(&counts, bss_store_append(s, "L1", 0, &late, 1, err) == BSS_ERR_CONFLICT);
+    CHECK(&counts, bss_store_append(s, "L1", 4, &late, 1, err) == BSS_OK);
+    CHECK(&counts, bss_store_commit(s, err) == BSS_OK);
+    CHECK(&counts, late->version == 5);
+    bss_event_free(stale);
+    bss_event_free(any);
+    bss_event_free(late);
+}
+
+static void test_idempotent_append(bss_store *s)
+{
+    char err[BSS_ERRLEN];
+    bss_event *ev = make("LineOpened", "L3", NULL);
+    CHECK(&counts, bss_store_append_tx(s, "L3", 0, &ev, 1, err) == BSS_OK);
+    int64_t seq = ev->sequence, head = 0, head2 = 0;
+    bss_store_head(s, &head, err);
+    /* A retry of the same event (same id), even with a stale expectation. */
+    bss_event *retry = bss_event_clone(ev);
+    retry->sequence = 0;
+    retry->version = 0;
+    CHECK(&counts, bss_store_append_tx(s, "L3", 0, &retry, 1, err) == BSS_OK);
+    CHECK(&counts, retry->sequence == seq && retry->version == 1);
+    bss_store_head(s, &head2, err);
+    CHECK(&counts, head2 == head);
+    CHECK(&counts, count_rows(s, "SELECT COUNT(*) FROM events WHERE subject = 'L3'") == 1);
+    bss_event_free(ev);
+    bss_event_free(retry);
+}
+
+static void test_outbox_atomicity(bss_store *s)
+{
+    char err[BSS_ERRLEN];
+    sqlite3_exec(bss_store_db(s), "CREATE TABLE IF NOT EXISTS lines(no TEXT PRIMARY KEY)",
+                 NULL, NULL, NULL);
+    int64_t events_before = count_rows(s, "SELECT COUNT(*) FROM events");
+    int64_t outbox_before = count_rows(s, "SELECT COUNT(*) FROM outbox");
+
+    /* A transaction that writes domain state and an event, then fails. */
+    bss_event *ev = make("LineOpened", "L9", NULL);
+    CHECK(&counts, bss_store_begin(s, err) == BSS_OK);
+    CHECK(&counts, sqlite3_exec(bss_store_db(s), "INSERT INTO lines VALUES('L9')", NULL, NULL,
+                                NULL) == SQLITE_OK);
+    CHECK(&counts, bss_store_append(s, "L9", 0, &ev, 1, err) == BSS_OK);
+    bss_store_rollback(s);
+    CHECK(&counts, count_rows(s, "SELECT COUNT(*) FROM events") == events_before);
+    CHECK(&counts, count_rows(s, "SELECT COUNT(*) FROM outbox") == outbox_before);
+    CHECK(&counts, count_rows(s, "SELECT COUNT(*) FROM lines") == 0);
+
+    /* The same with commit: all three are there. */
+    bss_event *ok = make("LineOpened", "L9", NULL);
+    CHECK(&counts, bss_store_begin(s, err) == BSS_OK);
+    sqlite3_exec(bss_store_db(s), "INSERT INTO lines VALUES('L9')", NULL, NULL, NULL);
+    CHECK(&counts, bss_store_append(s, "L9", 0, &ok, 1, err) == BSS_OK);
+    CHECK(&counts, bss_store_commit(s, err) == BSS_OK);
+    CHECK(&counts, count_rows(s, "SELECT COUNT(*) FROM events") == events_before + 1);
+    CHECK(&counts, count_rows(s, "SELECT COUNT(*) FROM outbox") == outbox_before + 1);
+    CHECK(&counts, count_rows(s, "SELECT COUNT(*) FROM lines") == 1);
+
+    /* Sequences stay gapless after a rollback. */
+    CHECK(&counts, ok->sequence == events_before + 1);
+
+    /* The relay's view: read in order, then ack. */
+    int64_t backlog = 0;
+    CHECK(&counts, bss_store_outbox_backlog(s, &backlog, err) == BSS_OK &&
+                       backlog == outbox_before + 1);
+    CHECK(&counts, bss_store_outbox_ack(s, ok->sequence - 1, err) == BSS_OK);
+    CHECK(&counts, bss_store_outbox_backlog(s, &backlog, err) == BSS_OK && backlog == 1);
+    CHECK(&counts, bss_store_outbox_ack(s, ok->sequence, err) == BSS_OK);
+    CHECK(&counts, bss_store_outbox_backlog(s, &backlog, err) == BSS_OK && backlog == 0);
+    bss_event_free(ev);
+    bss_event_free(ok);
+}
+
+static void test_inbox(bss_store *s)
+{
+    char err[BSS_ERRLEN];
+    int64_t pos = -1;
+    CHECK(&counts, bss_store_inbox_get(s, "rater", 0, &pos, err) == BSS_OK && pos == 0);
+    CHECK(&counts, bss_store_inbox_set(s, "rater", 0, 5, err) == BSS_ERR_INVALID);
+    CHECK(&counts, bss_store_begin(s, err) == BSS_OK);
+    CHECK(&counts, bss_store_inbox_set(s, "rater", 0, 5, err) == BSS_OK);
+    CHECK(&counts, bss_store_inbox_get(s, "rater", 0, &pos, err) == BSS_OK && pos == 5);
+    bss_store_rollback(s);
+    CHECK(&counts, bss_store_inbox_get(s, "rater", 0, &pos, err) == BSS_OK && pos == 0);
+    CHECK(&counts, bss_store_begin(s, err) == BSS_OK);
+    CHECK(&counts, bss_store_inbox_set(s, "rater", 0, 7, err) == BSS_OK);
+    CHECK(&counts, bss_store_inbox_set(s, "rater", 3, 1, err) == BSS_OK);
+    CHECK(&counts, bss_store_commit(s, err) == BSS_OK);
+    CHECK(&counts, bss_store_inbox_get(s, "rater", 0, &pos, err) == BSS_OK && pos == 7);
+    CHECK(&counts, bss_store_inbox_get(s, "rater", 3, &pos, err) == BSS_OK && pos == 1);
+}
+
+static void test_bad_arguments(bss_store *s)
+{
+    char err[BSS_ERRLEN];
+    bss_event *ev = make("LineOpened", "L5", NULL);
+    CHECK(&counts, bss_store_append(s, "L5", 0, &ev, 1, err) == BSS_ERR_INVALID);
+    CHECK(&counts, bss_store_begin(s, err) == BSS_OK);
+    CHECK(&counts, bss_store_append(s, "other", 0, &ev, 1, err) == BSS_ERR_INVALID);
+    CHECK(&counts, bss_store_append(s, "L5", 0, &ev, 0, err) == BSS_ERR_INVALID);
+    bss_store_rollback(s);
+    bss_store *bad = NULL;
+    bss_store_options o = {.path = "/nonexistent-dir/x.db", .source = "customer"};
+    CHECK(&counts, bss_store_open(&o, &bad, err) == BSS_ERR_IO && bad == NULL);
+    bss_store_options nosource = {.path = "/tmp/x.db", .source = ""};
+    CHECK(&counts, bss_store_open(&nosource, &bad, err) == BSS_ERR_INVALID);
+    bss_event_free(ev);
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/bss-evstore-XXXXXX";
+    if (mkdtemp(dir) == NULL)
+        return 2;
+    char path[128];
+    snprintf(path, sizeof path, "%s/customer.db", dir);
+    bss_store *s = open_store(path);
+    test_append_and_load(s);
+    test_conflict_writes_nothing(s);
+    test_idempotent_append(s);
+    test_outbox_atomicity(s);
+    test_inbox(s);
+    test_bad_arguments(s);
+    bss_store_close(s);
+
+    /* Everything committed is there after reopening the file. */
+    s = open_store(path);
+    int64_t head = 0, version = 0;
+    CHECK(&counts, bss_store_head(s, &head, NULL) == BSS_OK && head == 8);
+    CHECK(&counts, bss_store_version(s, "L1", &version, NULL) == BSS_OK && version == 5);
+    bss_store_close(s);
+
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return CHECK_DONE(&counts);
+}
