@@ -1,0 +1,1002 @@
+/*
+ * test_http_runtime.c - the service runtime: config precedence, JSON logs,
+ * metrics rendering, and the HTTP server spoken to over real sockets
+ * (routing, problems, request ids, body limits, JSON checks, built-in
+ * routes, keep-alive), plus the service skeleton's start/stop cycle.
+ */
+#include "bss_error.h"
+#include "check.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "service.h"
+#include "uuid.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+static check_counts C;
+
+/* ---- a tiny blocking HTTP/1.1 client ------------------------------------ */
+
+struct resp {
+    int status;
+    char headers[8192];
+    char *body;
+    size_t body_len;
+};
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    socklen_t len = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+        perror("free_port");
+        exit(2);
+    }
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static int conn_open(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)port);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int send_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static const char *resp_header(const struct resp *r, const char *name)
+{
+    static char value[1024]; /* test-only scratch; tests are single-threaded here */
+    size_t nl = strlen(name);
+    const char *p = strstr(r->headers, "\r\n");
+    while (p != NULL && p[2] != '\0') {
+        p += 2;
+        if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+            const char *v = p + nl + 1;
+            while (*v == ' ')
+                v++;
+            size_t n = strcspn(v, "\r\n");
+            if (n >= sizeof value)
+                n = sizeof value - 1;
+            memcpy(value, v, n);
+            value[n] = '\0';
+            return value;
+        }
+        p = strstr(p, "\r\n");
+    }
+    return NULL;
+}
+
+/* Reads one response from fd. head_only: the request was HEAD. Returns 0 or
+ * -1 (timeout, closed early, malformed). */
+static int read_response(int fd, struct resp *r, int head_only)
+{
+    memset(r, 0, sizeof *r);
+    size_t hl = 0;
+    char *end = NULL;
+    while (end == NULL) {
+        if (hl + 1 >= sizeof r->headers)
+            return -1;
+        ssize_t n = recv(fd, r->headers + hl, 1, 0); /* byte-wise: never over-read */
+        if (n <= 0)
+            return -1;
+        hl++;
+        r->headers[hl] = '\0';
+        end = strstr(r->headers, "\r\n\r\n");
+    }
+    if (sscanf(r->headers, "HTTP/1.%*d %d", &r->status) != 1)
+        return -1;
+    const char *cl = resp_header(r, "Content-Length");
+    size_t want = cl ? (size_t)strtoull(cl, NULL, 10) : 0;
+    if (head_only)
+        want = 0;
+    r->body = malloc(want + 1);
+    while (r->body_len < want) {
+        ssize_t n = recv(fd, r->body + r->body_len, want - r->body_len, 0);
+        if (n <= 0)
+            return -1;
+        r->body_len += (size_t)n;
+    }
+    r->body[r->body_len] = '\0';
+    return 0;
+}
+
+static void resp_free(struct resp *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+/* One request on a fresh connection. extra: header lines ("A: b\r\n"). */
+static int request(int port, const char *method, const char *path, const char *extra,
+                   const char *body, struct resp *r)
+{
+    int fd = conn_open(port);
+    if (fd < 0)
+        return -1;
+    char head[4096];
+    size_t blen = body ? strlen(body) : 0;
+    snprintf(head, sizeof head,
+             "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s", method, path,
+             extra ? extra : "");
+    char *req = malloc(strlen(head) + blen + 64);
+    int n = sprintf(req, "%s", head);
+    if (body != NULL)
+        n += sprintf(req + n, "Content-Length: %zu\r\n", blen);
+    n += sprintf(req + n, "\r\n");
+    if (body != NULL) {
+        memcpy(req + n, body, blen);
+        n += (int)blen;
+    }
+    int rc = send_all(fd, req, (size_t)n);
+    free(req);
+    if (rc == 0)
+        rc = read_response(fd, r, strcmp(method, "HEAD") == 0);
+    close(fd);
+    return rc;
+}
+
+static cJSON *body_json(const struct resp *r)
+{
+    return r->body ? cJSON_Parse(r->body) : NULL;
+}
+
+static const char *jstr(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* Checks that r is a problem+json with status and code, and type derived
+ * from code. */
+static void check_problem(const struct resp *r, int status, const char *code, int line)
+{
+    int ok = r->status == status;
+    const char *ct = resp_header(r, "Content-Type");
+    ok = ok && ct && strcmp(ct, "application/problem+json") == 0;
+    cJSON *j = body_json(r);
+    char type[256];
+    bss_problem_type(code, type, sizeof type);
+    ok = ok && j && strcmp(jstr(j, "code"), code) == 0 && strcmp(jstr(j, "type"), type) == 0;
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "status");
+    ok = ok && cJSON_IsNumber(st) && st->valueint == status;
+    ok = ok && jstr(j, "title")[0] != '\0' && jstr(j, "instance")[0] == '/';
+    ok = ok && resp_header(r, "X-Request-Id") &&
+         strcmp(jstr(j, "requestId"), resp_header(r, "X-Request-Id")) == 0;
+    if (!ok)
+        fprintf(stderr, "line %d: expected problem %d %s, got %d %s\n", line, status, code,
+                r->status, r->body ? r->body : "");
+    CHECK(&C, ok);
+    cJSON_Delete(j);
+}
+#define CHECK_PROBLEM(r, status, code) check_problem((r), (status), (code), __LINE__)
+
+/* ---- handlers ---------------------------------------------------------------- */
+
+static int h_order(bss_request *req, void *ctx)
+{
+    (void)ctx;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "svcContNo", bss_req_param(req, "svcContNo"));
+    cJSON_AddStringToObject(o, "orderId", bss_req_param(req, "orderId"));
+    cJSON_AddStringToObject(o, "route", bss_req_route(req));
+    int rc = bss_reply_json(req, 200, o);
+    cJSON_Delete(o);
+    return rc;
+}
+
+static int h_tag(bss_request *req, void *ctx)
+{
+    const char *tag = ctx;
+    return bss_reply_raw(req, 200, "text/plain", tag, strlen(tag), NULL);
+}
+
+static int h_echo_json(bss_request *req, void *ctx)
+{
+    (void)ctx;
+    int status;
+    cJSON *j = bss_req_json(req, &status);
+    if (j == NULL)
+        return status;
+    int rc = bss_reply_json(req, 201, j);
+    cJSON_Delete(j);
+    return rc;
+}
+
+static int h_echo_raw(bss_request *req, void *ctx)
+{
+    (void)ctx;
+    const char *b;
+    size_t n;
+    int rc = bss_req_body(req, &b, &n);
+    if (rc == BSS_ERR_INVALID)
+        return bss_reply_problem(req, 413, "BODY_TOO_LARGE", "Too large", NULL);
+    if (rc != BSS_OK)
+        return bss_reply_problem(req, 400, "BODY_READ_FAILED", "Bad body", NULL);
+    return bss_reply_raw(req, 200, "application/octet-stream", b, n, NULL);
+}
+
+static int h_stream_count(bss_request *req, void *ctx)
+{
+    (void)ctx;
+    char buf[1000];
+    long long total = 0, n;
+    while ((n = bss_req_read(req, buf, sizeof buf)) > 0)
+        total += n;
+    if (n < 0)
+        return bss_reply_problem(req, 400, "BODY_READ_FAILED", "Bad body", NULL);
+    char out[32];
+    int len = snprintf(out, sizeof out, "%lld", total);
+    return bss_reply_raw(req, 200, "text/plain", out, (size_t)len, NULL);
+}
+
+static int h_query(bss_request *req, void *ctx)
+{
+    (void)ctx;
+    char v[64];
+    int rc = bss_req_query_param(req, "name", v, sizeof v);
+    if (rc == BSS_ERR_NOTFOUND)
+        snprintf(v, sizeof v, "(absent)");
+    return bss_reply_raw(req, 200, "text/plain", v, strlen(v), "X-Extra: yes\r\n");
+}
+
+static int h_silent(bss_request *req, void *ctx)
+{
+    (void)req;
+    (void)ctx;
+    return 200; /* claims success but sends nothing */
+}
+
+static int h_fail(bss_request *req, void *ctx)
+{
+    (void)req;
+    (void)ctx;
+    return BSS_ERR_IO;
+}
+
+static int h_ids(bss_request *req, void *ctx)
+{
+    (void)ctx;
+    char out[300];
+    int n = snprintf(out, sizeof out, "%s|%s", bss_req_id(req), bss_req_correlation_id(req));
+    return bss_reply_raw(req, 200, "text/plain", out, (size_t)n, NULL);
+}
+
+struct readiness {
+    int ready;
+};
+
+static int check_ready(void *ctx, char *why, size_t whylen)
+{
+    const struct readiness *r = ctx;
+    if (!r->ready) {
+        snprintf(why, whylen, "warming up");
+        return BSS_ERR_BUSY;
+    }
+    return BSS_OK;
+}
+
+static int64_t backlog_fn(void *ctx) { return *(const int64_t *)ctx; }
+
+/* ---- tests --------------------------------------------------------------------- */
+
+static void test_config(void)
+{
+    setenv("BSS_DATA_DIR", "/from/env", 1);
+    setenv("BSS_ONLY_ENV", "e", 1);
+    setenv("BSS_PORT_NUM", "12x", 1);
+    setenv("NOT_BSS_THING", "x", 1);
+    char *argv[] = {"prog", "--data-dir=/from/flag", "--foo", "2", "--bss-bar_baz=", NULL};
+    char err[BSS_ERRLEN] = "";
+    bss_config *c = bss_config_load(5, argv, err);
+    CHECK(&C, c != NULL);
+    CHECK(&C, strcmp(bss_config_get(c, "BSS_DATA_DIR", "?"), "/from/flag") == 0);
+    CHECK(&C, strcmp(bss_config_get(c, "BSS_ONLY_ENV", "?"), "e") == 0);
+    CHECK(&C, strcmp(bss_config_get(c, "BSS_FOO", "?"), "2") == 0);
+    CHECK(&C, strcmp(bss_config_get(c, "BSS_BAR_BAZ", "?"), "") == 0);
+    CHECK(&C, bss_config_get(c, "NOT_BSS_THING", NULL) == NULL);
+    CHECK(&C, strcmp(bss_config_get(c, "BSS_MISSING", "fb"), "fb") == 0);
+    long long v = 0;
+    CHECK(&C, bss_config_get_int(c, "BSS_FOO", 7, &v, err) == BSS_OK && v == 2);
+    CHECK(&C, bss_config_get_int(c, "BSS_MISSING", 7, &v, err) == BSS_OK && v == 7);
+    v = 99;
+    CHECK(&C, bss_config_get_int(c, "BSS_PORT_NUM", 7, &v, err) == BSS_ERR_INVALID && v == 99);
+    CHECK(&C, strstr(err, "BSS_PORT_NUM") != NULL);
+    CHECK(&C, bss_config_set(c, "BSS_FOO", "-15") == BSS_OK);
+    CHECK(&C, bss_config_get_int(c, "BSS_FOO", 7, &v, err) == BSS_OK && v == -15);
+    CHECK(&C, bss_config_set_default(c, "BSS_FOO", "1") == BSS_OK);
+    CHECK(&C, strcmp(bss_config_get(c, "BSS_FOO", "?"), "-15") == 0);
+    int b = 0;
+    CHECK(&C, bss_config_set(c, "BSS_FLAG", "Yes") == BSS_OK);
+    CHECK(&C, bss_config_get_bool(c, "BSS_FLAG", 0, &b, err) == BSS_OK && b == 1);
+    CHECK(&C, bss_config_get_bool(c, "BSS_ONLY_ENV", 0, &b, err) == BSS_ERR_INVALID);
+    bss_config_free(c);
+
+    char *bad1[] = {"prog", "positional", NULL};
+    err[0] = '\0';
+    CHECK(&C, bss_config_load(2, bad1, err) == NULL && err[0] != '\0');
+    char *bad2[] = {"prog", "--data-dir", NULL};
+    CHECK(&C, bss_config_load(2, bad2, err) == NULL);
+    char *bad3[] = {"prog", "--da/ta=1", NULL};
+    CHECK(&C, bss_config_load(2, bad3, err) == NULL);
+    char *bad4[] = {"prog", "--=1", NULL};
+    CHECK(&C, bss_config_load(2, bad4, err) == NULL);
+    char *stop[] = {"prog", "--x=1", "--", "whatever", NULL};
+    c = bss_config_load(4, stop, err);
+    CHECK(&C, c != NULL && strcmp(bss_config_get(c, "BSS_X", "?"), "1") == 0);
+    bss_config_free(c);
+    unsetenv("BSS_DATA_DIR");
+    unsetenv("BSS_ONLY_ENV");
+    unsetenv("BSS_PORT_NUM");
+    unsetenv("NOT_BSS_THING");
+}
+
+/* Reads the whole file into a malloc'd string. */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    char *buf = calloc(1, 1 << 20);
+    size_t n = fread(buf, 1, (1 << 20) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void test_log(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/log.jsonl", dir);
+    bss_log *log = bss_log_open("customer", path, BSS_LOG_INFO);
+    CHECK(&C, log != NULL);
+    bss_log_write(log, BSS_LOG_INFO, "rid-1", "cid-1", "quote \" backslash \\ nl\n tab\t %s",
+                  "bad\xff utf8 \xed\xa0\x80 ok \xea\xb0\x80");
+    bss_log_debug(log, "dropped below min level");
+    bss_log_warn(log, "plain %d", 42);
+    bss_log_writex(log, BSS_LOG_ERROR, NULL, NULL, "\"status\":500", "with fields");
+    bss_log_close(log);
+    bss_log_info(NULL, "NULL log is a no-op");
+
+    char *text = slurp(path);
+    CHECK(&C, text != NULL);
+    int lines = 0;
+    for (char *line = text, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        cJSON *j = cJSON_Parse(line);
+        CHECK(&C, j != NULL);
+        CHECK(&C, strcmp(jstr(j, "service"), "customer") == 0);
+        CHECK(&C, strlen(jstr(j, "ts")) == 29 && jstr(j, "ts")[10] == 'T');
+        if (lines == 0) {
+            CHECK(&C, strcmp(jstr(j, "level"), "info") == 0);
+            CHECK(&C, strcmp(jstr(j, "requestId"), "rid-1") == 0);
+            CHECK(&C, strcmp(jstr(j, "correlationId"), "cid-1") == 0);
+            CHECK(&C, strncmp(jstr(j, "msg"), "quote \" backslash \\ nl\n tab\t bad", 32) == 0);
+            CHECK(&C, strstr(jstr(j, "msg"), "ok \xea\xb0\x80") != NULL);
+            CHECK(&C, strstr(jstr(j, "msg"), "\xef\xbf\xbd") != NULL); /* U+FFFD */
+        } else if (lines == 1) {
+            CHECK(&C, strcmp(jstr(j, "level"), "warn") == 0);
+            CHECK(&C, strcmp(jstr(j, "msg"), "plain 42") == 0);
+            CHECK(&C, cJSON_GetObjectItem(j, "requestId") == NULL);
+        } else if (lines == 2) {
+            CHECK(&C, cJSON_GetObjectItem(j, "status") != NULL &&
+                          cJSON_GetObjectItem(j, "status")->valueint == 500);
+        }
+        cJSON_Delete(j);
+        lines++;
+    }
+    CHECK(&C, lines == 3);
+    free(text);
+
+    int lv = -1;
+    CHECK(&C, bss_log_level_parse("WARNING", &lv) == BSS_OK && lv == BSS_LOG_WARN);
+    CHECK(&C, bss_log_level_parse("loud", &lv) == BSS_ERR_INVALID);
+    char small[8];
+    CHECK(&C, bss_json_escape("a\"bcdefgh", small, sizeof small) == 10);
+    CHECK(&C, strcmp(small, "a\\\"bcde") == 0);
+}
+
+static void test_metrics(void)
+{
+    bss_metrics *m = bss_metrics_new();
+    int64_t backlog = 17;
+    bss_metrics_describe(m, "jobs_total", "Jobs done.");
+    bss_metrics_counter_add(m, "jobs_total", "kind=\"a\"", 2);
+    bss_metrics_counter_add(m, "jobs_total", "kind=\"a\"", 3);
+    bss_metrics_counter_add(m, "jobs_total", "kind=\"b\"", 1);
+    bss_metrics_gauge_set(m, "temp", NULL, -4);
+    bss_metrics_gauge_set(m, "jobs_total", NULL, 9); /* wrong type: ignored */
+    bss_metrics_gauge_fn(m, "outbox_backlog", NULL, backlog_fn, &backlog);
+    bss_metrics_observe(m, "lat_seconds", "r=\"x\"", 0.003);
+    bss_metrics_observe(m, "lat_seconds", "r=\"x\"", 7.0);
+    bss_metrics_counter_add(m, "bad name", NULL, 1); /* invalid: ignored */
+    backlog = 23;
+    char *out = NULL;
+    size_t len = 0;
+    CHECK(&C, bss_metrics_render(m, &out, &len) == BSS_OK && out && strlen(out) == len);
+    if (out == NULL) {
+        bss_metrics_free(m);
+        return;
+    }
+    CHECK(&C, strstr(out, "# HELP jobs_total Jobs done.\n# TYPE jobs_total counter\n") != NULL);
+    CHECK(&C, strstr(out, "jobs_total{kind=\"a\"} 5\n") != NULL);
+    CHECK(&C, strstr(out, "jobs_total{kind=\"b\"} 1\n") != NULL);
+    CHECK(&C, strstr(out, "jobs_total 9") == NULL);
+    CHECK(&C, strstr(out, "# TYPE temp gauge\ntemp -4\n") != NULL);
+    CHECK(&C, strstr(out, "outbox_backlog 23\n") != NULL);
+    CHECK(&C, strstr(out, "# TYPE lat_seconds histogram\n") != NULL);
+    CHECK(&C, strstr(out, "lat_seconds_bucket{r=\"x\",le=\"0.0025\"} 0\n") != NULL);
+    CHECK(&C, strstr(out, "lat_seconds_bucket{r=\"x\",le=\"0.005\"} 1\n") != NULL);
+    CHECK(&C, strstr(out, "lat_seconds_bucket{r=\"x\",le=\"5\"} 1\n") != NULL);
+    CHECK(&C, strstr(out, "lat_seconds_bucket{r=\"x\",le=\"+Inf\"} 2\n") != NULL);
+    CHECK(&C, strstr(out, "lat_seconds_count{r=\"x\"} 2\n") != NULL);
+    CHECK(&C, strstr(out, "lat_seconds_sum{r=\"x\"} 7.003") != NULL);
+    CHECK(&C, strstr(out, "bad name") == NULL);
+    /* TYPE once per name */
+    const char *first = strstr(out, "# TYPE jobs_total");
+    CHECK(&C, first && strstr(first + 1, "# TYPE jobs_total") == NULL);
+    free(out);
+    bss_metrics_free(m);
+
+    CHECK(&C, bss_metrics_render(NULL, &out, &len) == BSS_OK && len == 0);
+    free(out);
+    bss_metrics_counter_add(NULL, "x", NULL, 1);
+    char esc[32];
+    bss_metrics_label_escape("a\"b\\c\nd", esc, sizeof esc);
+    CHECK(&C, strcmp(esc, "a\\\"b\\\\c\\nd") == 0);
+}
+
+static void test_problem_type(void)
+{
+    char t[128];
+    CHECK(&C, bss_problem_type("LINE_NOT_FOUND", t, sizeof t) == BSS_OK);
+    CHECK(&C, strcmp(t, "https://bssiot.dev/problems/line-not-found") == 0);
+    CHECK(&C, bss_problem_type("LINE_NOT_FOUND", t, 20) == BSS_ERR_INVALID);
+}
+
+static void test_routes_table(void)
+{
+    bss_http_options o = {.listen = "127.0.0.1:0"};
+    char err[BSS_ERRLEN];
+    bss_http *h = bss_http_new(&o, err);
+    CHECK(&C, h != NULL);
+    CHECK(&C, bss_http_route(h, "GET", "/a/{x}", h_tag, "t") == BSS_OK);
+    CHECK(&C, bss_http_route(h, "GET", "/a/{x}", h_tag, "t") == BSS_ERR_CONFLICT);
+    CHECK(&C, bss_http_route(h, "get", "/a", h_tag, "t") == BSS_ERR_INVALID);
+    CHECK(&C, bss_http_route(h, "GET", "a", h_tag, "t") == BSS_ERR_INVALID);
+    CHECK(&C, bss_http_route(h, "GET", "/a//b", h_tag, "t") == BSS_ERR_INVALID);
+    CHECK(&C, bss_http_route(h, "GET", "/a/", h_tag, "t") == BSS_ERR_INVALID);
+    CHECK(&C, bss_http_route(h, "GET", "/a/{}", h_tag, "t") == BSS_ERR_INVALID);
+    CHECK(&C, bss_http_route(h, "GET", "/a/x{y}", h_tag, "t") == BSS_ERR_INVALID);
+    CHECK(&C, bss_http_route(h, "GET", "/a/{x}/b/{x}", h_tag, "t") == BSS_ERR_INVALID);
+    CHECK(&C, bss_http_route(h, "GET", "/", h_tag, "t") == BSS_OK);
+    CHECK(&C, bss_http_route(h, "GET", "/b", NULL, NULL) == BSS_ERR_INVALID);
+    CHECK(&C, bss_http_port(h) == -1);
+    /* port 0: civetweb 1.15 binds an ephemeral port and reports it */
+    CHECK(&C, bss_http_start(h, err) == BSS_OK);
+    CHECK(&C, bss_http_port(h) > 0);
+    CHECK(&C, bss_http_route(h, "GET", "/late", h_tag, "t") == BSS_ERR_INVALID);
+    bss_http_stop(h);
+    bss_http_stop(h);
+    bss_http_free(h);
+    CHECK(&C, bss_http_new(&(bss_http_options){.listen = NULL}, err) == NULL);
+}
+
+static void test_server(const char *dir)
+{
+    int port = free_port();
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    char logpath[512];
+    snprintf(logpath, sizeof logpath, "%s/http.jsonl", dir);
+    bss_log *log = bss_log_open("test", logpath, BSS_LOG_DEBUG);
+    bss_metrics *m = bss_metrics_new();
+    bss_http_options o = {.listen = listen,
+                          .num_threads = 8,
+                          .max_body_bytes = 1024,
+                          .service = "test",
+                          .log = log,
+                          .metrics = m};
+    char err[BSS_ERRLEN] = "";
+    bss_http *h = bss_http_new(&o, err);
+    CHECK(&C, h != NULL);
+    struct readiness rd = {0};
+    bss_http_set_readiness(h, check_ready, &rd);
+    CHECK(&C, bss_http_route(h, "GET", "/customers/{svcContNo}/orders/{orderId}", h_order, NULL) ==
+                  BSS_OK);
+    /* the param route first: the literal must still win */
+    CHECK(&C, bss_http_route(h, "GET", "/raters/{svcContNo}", h_tag, "param") == BSS_OK);
+    CHECK(&C, bss_http_route(h, "GET", "/raters/usage-files", h_tag, "literal") == BSS_OK);
+    CHECK(&C, bss_http_route(h, "POST", "/raters/usage-files", h_stream_count, NULL) == BSS_OK);
+    CHECK(&C, bss_http_route(h, "POST", "/echo", h_echo_json, NULL) == BSS_OK);
+    CHECK(&C, bss_http_route(h, "PUT", "/echo", h_echo_raw, NULL) == BSS_OK);
+    CHECK(&C, bss_http_route(h, "GET", "/q", h_query, NULL) == BSS_OK);
+    CHECK(&C, bss_http_route(h, "GET", "/silent", h_silent, NULL) == BSS_OK);
+    CHECK(&C, bss_http_route(h, "GET", "/fail", h_fail, NULL) == BSS_OK);
+    CHECK(&C, bss_http_route(h, "GET", "/ids", h_ids, NULL) == BSS_OK);
+    CHECK(&C, bss_http_start(h, err) == BSS_OK);
+    CHECK(&C, bss_http_port(h) == port);
+    if (bss_http_port(h) != port) {
+        fprintf(stderr, "start failed: %s\n", err);
+        bss_http_free(h);
+        return;
+    }
+
+    struct resp r;
+    cJSON *j;
+
+    /* routing with params */
+    CHECK(&C, request(port, "GET", "/customers/C-1/orders/O%209", NULL, NULL, &r) == 0);
+    CHECK(&C, r.status == 200);
+    j = body_json(&r);
+    CHECK(&C, j && strcmp(jstr(j, "svcContNo"), "C-1") == 0 &&
+                  strcmp(jstr(j, "orderId"), "O 9") == 0 &&
+                  strcmp(jstr(j, "route"), "/customers/{svcContNo}/orders/{orderId}") == 0);
+    cJSON_Delete(j);
+    CHECK(&C, strcmp(resp_header(&r, "Cache-Control"), "no-store") == 0);
+    CHECK(&C, bss_uuid_valid(resp_header(&r, "X-Request-Id")));
+    resp_free(&r);
+
+    CHECK(&C, request(port, "GET", "/raters/usage-files", NULL, NULL, &r) == 0);
+    CHECK(&C, r.status == 200 && strcmp(r.body, "literal") == 0);
+    resp_free(&r);
+    CHECK(&C, request(port, "GET", "/raters/L100", NULL, NULL, &r) == 0);
+    CHECK(&C, r.status == 200 && strcmp(r.body, "param") == 0);
+    resp_free(&r);
+
+    /* 404 / 405 */
+    CHECK(&C, request(port, "GET", "/nope/x", NULL, NULL, &r) == 0);
+    CHECK_PROBLEM(&r, 404, "NOT_FOUND");
+    j = body_json(&r);
+    CHECK(&C, j && strcmp(jstr(j, "instance"), "/nope/x") == 0);
+    cJSON_Delete(j);
+    resp_free(&r);
+    CHECK(&C, request(port, "GET", "/customers/C1/orders", NULL, NULL, &r) == 0);
+    CHECK_PROBLEM(&r, 404, "NOT_FOUND");
+    resp_free(&r);
+    CHECK(&C, request(port, "GET", "/raters/", NULL, NULL, &r) == 0);
+    CHECK_PROBLEM(&r, 404, "NOT_FOUND");
+    resp_free(&r);
+    CHECK(&C, request(port, "DELETE", "/healthz", NULL, NULL, &r) == 0);
+    CHECK_PROBLEM(&r, 405, "METHOD_NOT_ALLOWED");
+    CHECK(&C, resp_header(&r, "Allow") && strcmp(resp_header(&r, "Allow"), "GET, HEAD") == 0);
+    resp_free(&r);
+    CHECK(&C, request(port, "DELETE", "/raters/usage-files", NULL, NULL, &r) == 0);
+    CHECK_PROBLEM(&r, 405, "METHOD_NOT_ALLOWED");
+    CHECK(&C, resp_header(&r, "Allow") &&
+                  strcmp(resp_header(&r, "Allow"), "GET, POST, HEAD") == 0);
+    resp_free(&r);
+
+    /* HEAD served by GET, without a body */
+    CHECK(&C, request(port, "HEAD", "/healthz", NULL, NULL, &r) == 0);
+    CHECK(&C, r.status == 200 && r.body_len == 0 &&
+                  strcmp(resp_header(&r, "Content-Length"), "15") == 0);
+    resp_free(&r);
+
+    /* request ids */
+    CHECK(&C, request(port, "GET", "/ids", "X-Request-Id: abc-123\r\n", NULL, &r) == 0);
+    CHECK(&C, strcmp(resp_header(&r, "X-Request-Id"), "abc-123") == 0);
+    CHECK(&C, strcmp(r.body, "abc-123|abc-123") == 0);
+    resp_free(&r);
+    CHECK(&C, request(port, "GET", "/ids",
+                      "X-Request-Id: abc-123\r\nX-Correlation-Id: corr-9\r\n", NULL, &r) == 0);
+    CHECK(&C, strcmp(r.body, "abc-123|corr-9") == 0);
+    resp_free(&r);
+    char longid[300];
+    memset(longid, 'a', 200);
+    longid[200] = '\0';
+    char hdr[400];
+    snprintf(hdr, sizeof hdr, "X-Request-Id: %s\r\n", longid);
+    CHECK(&C, request(port, "GET", "/nope", hdr, NULL, &r) == 0);
+    CHECK(&C, bss_uuid_valid(resp_header(&r, "X-Request-Id")));
+    CHECK_PROBLEM(&r, 404, "NOT_FOUND");
+    resp_free(&r);
+    CHECK(&C, request(port, "GET", "/ids", "X-Request-Id: has space\r\n", NULL, &r) == 0);
+    CHECK(&C, bss_uuid_valid(resp_header(&r, "X-Request-Id")));
+    resp_free(&r);
+
+    /* query parameters */
+    CHECK(&C, request(port, "GET", "/q?x=1&name=a%20b+c", NULL, NULL, &r) == 0);
+    CHECK(&C, r.status == 200 && strcmp(r.body, "a b c") == 0);
+    CHECK(&C, resp_header(&r, "X-Extra") && strcmp(resp_header(&r, "X-Extra"), "yes") == 0);
+    resp_free(&r);
+    CHECK(&C, request(port, "GET", "/q", NULL, NULL, &r) == 0);
+    CHECK(&C, r.status == 200 && strcmp(r.body, "(absent)") == 0);
+    resp_free(&r);
+
+    /* JSON bodies */
+    const char *ctj = "Content-Type: application/json\r\n";
+    CHECK(&C, request(port, "POST", "/echo", ctj, "{\"a\":[1,2,{\"b\":\"\xea\xb0\x80\"}]}", &r) ==
+                  0);
+    CHECK(&C, r.status == 201 && strcmp(r.body, "{\"a\":[1,2,{\"b\":\"\xea\xb0\x80\"}]}") == 0);
+    resp_free(&r);
+    CHECK(&C, request(port, "POST", "/echo", "Content-Type: Application/JSON; charset=utf-8\r\n",
+                      "{}", &r) == 0);
+    CHECK(&C, r.status == 201);
+    resp_free(&r);
+    CHECK(&C, request(port, "POST", "/echo", "Content-Type: application/merge-patch+json\r\n",
+                      "{}", &r) == 0);
+    CHECK(&C, r.status == 201);
+    resp_free(&r);
+    CHECK(&C, request(port, "POST", "/echo", "Content-Type: text/plain\r\n", "{}", &r) == 0);
+    CHECK_PROBLEM(&r, 415, "UNSUPPORTED_MEDIA_TYPE");
+    resp_free(&r);
+    CHECK(&C, request(port, "POST", "/echo", NULL, "{}", &r) == 0);
+    CHECK_PROBLEM(&r, 415, "UNSUPPORTED_MEDIA_TYPE");
+    resp_free(&r);
+    CHECK(&C, request(port, "POST", "/echo", "Content-Type: application/jsonx\r\n", "{}", &r) ==
+                  0);
+    CHECK_PROBLEM(&r, 415, "UNSUPPORTED_MEDIA_TYPE");
+    resp_free(&r);
+    const char *malformed[] = {"{bad", "{} x", "[1]", "", "\"s\"", "{\"a\":\"\xff\"}"};
+    for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
+        CHECK(&C, request(port, "POST", "/echo", ctj, malformed[i], &r) == 0);
+        CHECK_PROBLEM(&r, 400, "MALFORMED_JSON");
+        resp_free(&r);
+    }
+    char deep[200], ok32[200];
+    {
+        /* {"a": + 32 '[' ... is depth 33; 31 '[' is depth 32 */
+        int n = sprintf(deep, "{\"a\":");
+        for (int i = 0; i < 32; i++)
+            deep[n++] = '[';
+        for (int i = 0; i < 32; i++)
+            deep[n++] = ']';
+        sprintf(deep + n, "}");
+        n = sprintf(ok32, "{\"a\":\"[[[[\",\"b\":");
+        for (int i = 0; i < 31; i++)
+            ok32[n++] = '[';
+        for (int i = 0; i < 31; i++)
+            ok32[n++] = ']';
+        sprintf(ok32 + n, "}");
+    }
+    CHECK(&C, request(port, "POST", "/echo", ctj, deep, &r) == 0);
+    CHECK_PROBLEM(&r, 422, "JSON_TOO_DEEP");
+    resp_free(&r);
+    CHECK(&C, request(port, "POST", "/echo", ctj, ok32, &r) == 0);
+    CHECK(&C, r.status == 201);
+    resp_free(&r);
+
+    /* 413 by Content-Length: the body is never sent, the server must not wait for it */
+    {
+        int fd = conn_open(port);
+        const char *hreq = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           "Content-Length: 100000000\r\n\r\n{\"a\":";
+        CHECK(&C, send_all(fd, hreq, strlen(hreq)) == 0);
+        CHECK(&C, read_response(fd, &r, 0) == 0);
+        CHECK_PROBLEM(&r, 413, "BODY_TOO_LARGE");
+        CHECK(&C, strcmp(resp_header(&r, "Connection"), "close") == 0);
+        resp_free(&r);
+        close(fd);
+    }
+    /* exactly at the cap is fine, one over is not */
+    {
+        char big[1100];
+        memset(big, 'x', sizeof big);
+        big[1024] = '\0';
+        CHECK(&C, request(port, "PUT", "/echo", NULL, big, &r) == 0);
+        CHECK(&C, r.status == 200 && r.body_len == 1024);
+        resp_free(&r);
+        big[1024] = 'x';
+        big[1025] = '\0';
+        CHECK(&C, request(port, "PUT", "/echo", NULL, big, &r) == 0);
+        CHECK_PROBLEM(&r, 413, "BODY_TOO_LARGE");
+        resp_free(&r);
+    }
+    /* 413 for a chunked body over the cap (two 600-byte chunks), 201 for one
+     * under it. Each over-cap request goes out in one send() so the server,
+     * which stops reading past the cap and closes, cannot race the client. */
+    {
+        const char *jreq = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                           "Content-Type: application/json\r\n\r\n";
+        const char *heads[] = {
+            "PUT /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", jreq};
+        for (int k = 0; k < 2; k++) {
+            char buf[2048];
+            size_t n = (size_t)sprintf(buf, "%s", heads[k]);
+            for (int i = 0; i < 2; i++) {
+                n += (size_t)sprintf(buf + n, "258\r\n"); /* 0x258 = 600 */
+                memset(buf + n, 'y', 600);
+                n += 600;
+                n += (size_t)sprintf(buf + n, "\r\n");
+            }
+            int fd = conn_open(port);
+            CHECK(&C, send_all(fd, buf, n) == 0);
+            CHECK(&C, read_response(fd, &r, 0) == 0);
+            CHECK_PROBLEM(&r, 413, "BODY_TOO_LARGE");
+            CHECK(&C, resp_header(&r, "Connection") &&
+                          strcmp(resp_header(&r, "Connection"), "close") == 0);
+            resp_free(&r);
+            close(fd);
+        }
+
+        int fd = conn_open(port);
+        const char *small = "5\r\n{\"a\":\r\n3\r\n12}\r\n0\r\n\r\n";
+        CHECK(&C, send_all(fd, jreq, strlen(jreq)) == 0);
+        CHECK(&C, send_all(fd, small, strlen(small)) == 0);
+        CHECK(&C, read_response(fd, &r, 0) == 0);
+        CHECK(&C, r.status == 201 && strcmp(r.body, "{\"a\":12}") == 0);
+        resp_free(&r);
+        /* the connection stays usable */
+        const char *again = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+        CHECK(&C, send_all(fd, again, strlen(again)) == 0);
+        CHECK(&C, read_response(fd, &r, 0) == 0);
+        CHECK(&C, r.status == 200);
+        resp_free(&r);
+        close(fd);
+    }
+
+    /* streaming reads are not capped by max_body_bytes */
+    {
+        size_t n = 300000;
+        char *big = malloc(n + 1);
+        memset(big, 'z', n);
+        big[n] = '\0';
+        CHECK(&C, request(port, "POST", "/raters/usage-files", NULL, big, &r) == 0);
+        CHECK(&C, r.status == 200 && strcmp(r.body, "300000") == 0);
+        resp_free(&r);
+        free(big);
+    }
+
+    /* keep-alive: several requests on one connection, including a 404 with a
+     * small unread body (drained) */
+    {
+        int fd = conn_open(port);
+        const char *reqs[] = {
+            "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+            "POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+            "GET /raters/usage-files HTTP/1.1\r\nHost: x\r\n\r\n",
+        };
+        const int expect[] = {200, 404, 200};
+        for (int i = 0; i < 3; i++) {
+            CHECK(&C, send_all(fd, reqs[i], strlen(reqs[i])) == 0);
+            CHECK(&C, read_response(fd, &r, 0) == 0);
+            CHECK(&C, r.status == expect[i]);
+            CHECK(&C, resp_header(&r, "Connection") &&
+                          strcmp(resp_header(&r, "Connection"), "keep-alive") == 0);
+            resp_free(&r);
+        }
+        close(fd);
+    }
+
+    /* handlers that send nothing */
+    CHECK(&C, request(port, "GET", "/silent", NULL, NULL, &r) == 0);
+    CHECK_PROBLEM(&r, 500, "INTERNAL");
+    resp_free(&r);
+    CHECK(&C, request(port, "GET", "/fail", NULL, NULL, &r) == 0);
+    CHECK_PROBLEM(&r, 500, "INTERNAL");
+    resp_free(&r);
+
+    /* built-ins */
+    CHECK(&C, request(port, "GET", "/healthz", NULL, NULL, &r) == 0);
+    CHECK(&C, r.status == 200 && strcmp(r.body, "{\"status\":\"ok\"}") == 0);
+    CHECK(&C, strcmp(resp_header(&r, "Content-Type"), "application/json") == 0);
+    resp_free(&r);
+    CHECK(&C, request(port, "GET", "/readyz", NULL, NULL, &r) == 0);
+    CHECK_PROBLEM(&r, 503, "NOT_READY");
+    j = body_json(&r);
+    CHECK(&C, j && strcmp(jstr(j, "detail"), "warming up") == 0);
+    cJSON_Delete(j);
+    resp_free(&r);
+    /* read by check_ready on a server thread */
+    // cppcheck-suppress unreadVariable
+    rd.ready = 1;
+    CHECK(&C, request(port, "GET", "/readyz", NULL, NULL, &r) == 0);
+    CHECK(&C, r.status == 200 && strcmp(r.body, "{\"status\":\"ready\"}") == 0);
+    resp_free(&r);
+    CHECK(&C, request(port, "GET", "/metrics", NULL, NULL, &r) == 0);
+    CHECK(&C, r.status == 200);
+    CHECK(&C, strncmp(resp_header(&r, "Content-Type"), "text/plain; version=0.0.4", 25) == 0);
+    CHECK(&C, strstr(r.body, "# TYPE bss_http_requests_total counter\n") != NULL);
+    CHECK(&C, strstr(r.body,
+                     "bss_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"} ") !=
+                  NULL);
+    CHECK(&C, strstr(r.body, "bss_http_requests_total{route=\"unmatched\",method=\"GET\","
+                             "status=\"404\"} ") != NULL);
+    CHECK(&C, strstr(r.body, "bss_http_requests_total{route=\"/raters/usage-files\","
+                             "method=\"DELETE\",status=\"405\"} 1\n") != NULL);
+    CHECK(&C, strstr(r.body, "# TYPE bss_http_request_duration_seconds histogram\n") != NULL);
+    CHECK(&C, strstr(r.body, "bss_http_request_duration_seconds_bucket{route=\"/healthz\","
+                             "le=\"+Inf\"} ") != NULL);
+    resp_free(&r);
+
+    /* a request line civetweb itself rejects still gets a problem */
+    {
+        int fd = conn_open(port);
+        const char *junk = "BLAH\r\n\r\n";
+        CHECK(&C, send_all(fd, junk, strlen(junk)) == 0);
+        int got = read_response(fd, &r, 0);
+        CHECK(&C, got == 0 && r.status >= 400 && r.status < 500);
+        resp_free(&r);
+        close(fd);
+    }
+
+    bss_http_stop(h);
+    bss_http_free(h);
+    bss_metrics_free(m);
+    bss_log_close(log);
+
+    /* the access log: one debug line per request, with the request id */
+    char *text = slurp(logpath);
+    int access = 0, valid = 1;
+    for (char *line = text, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        cJSON *lj = cJSON_Parse(line);
+        if (lj == NULL)
+            valid = 0;
+        if (lj && strcmp(jstr(lj, "requestId"), "abc-123") == 0 &&
+            strcmp(jstr(lj, "route"), "/ids") == 0 &&
+            cJSON_GetObjectItem(lj, "status")->valueint == 200 &&
+            strcmp(jstr(lj, "level"), "debug") == 0)
+            access++;
+        cJSON_Delete(lj);
+    }
+    CHECK(&C, valid);
+    CHECK(&C, access == 2);
+    free(text);
+}
+
+/* ---- the service skeleton ---------------------------------------------- */
+
+struct hook_log {
+    char order[16];
+    int n;
+};
+
+static void hook_a(void *ctx)
+{
+    struct hook_log *hl = ctx;
+    hl->order[hl->n++] = 'a';
+}
+
+static void hook_b(void *ctx)
+{
+    struct hook_log *hl = ctx;
+    hl->order[hl->n++] = 'b';
+}
+
+static void *run_thread(void *arg)
+{
+    bss_service *svc = arg;
+    static int rc; /* test-only: the thread's result */
+    char err[BSS_ERRLEN];
+    rc = bss_service_run(svc, err);
+    return &rc;
+}
+
+static void test_service(const char *dir)
+{
+    char datadir[512], logfile[600], listen[64];
+    snprintf(datadir, sizeof datadir, "%s/svc/a/b", dir);
+    snprintf(logfile, sizeof logfile, "%s/svc.log", dir);
+    int port = free_port();
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    setenv("BSS_LISTEN", "127.0.0.1:1", 1); /* overridden by the service-specific key */
+    setenv("BSS_TEST_SVC_LISTEN", listen, 1);
+    setenv("BSS_LOG_FILE", logfile, 1);
+    char flag_dir[600];
+    snprintf(flag_dir, sizeof flag_dir, "--data-dir=%s", datadir);
+    char *argv[] = {"test-svc", flag_dir, "--log-level", "debug", NULL};
+    bss_service svc;
+    char err[BSS_ERRLEN] = "";
+    int rc = bss_service_init(&svc, "test-svc", 4, argv, err);
+    CHECK(&C, rc == BSS_OK);
+    if (rc != BSS_OK) {
+        fprintf(stderr, "service init: %s\n", err);
+        return;
+    }
+    struct stat st;
+    CHECK(&C, stat(datadir, &st) == 0 && S_ISDIR(st.st_mode));
+    CHECK(&C, strcmp(svc.data_dir, datadir) == 0);
+    CHECK(&C, strcmp(svc.name, "test-svc") == 0);
+    struct hook_log hl = {{0}, 0};
+    CHECK(&C, bss_service_add_shutdown(&svc, hook_a, &hl) == BSS_OK);
+    CHECK(&C, bss_service_add_shutdown(&svc, hook_b, &hl) == BSS_OK);
+
+    pthread_t t;
+    pthread_create(&t, NULL, run_thread, &svc);
+    struct resp r;
+    int up = 0;
+    for (int i = 0; i < 200 && !up; i++) {
+        if (request(port, "GET", "/healthz", NULL, NULL, &r) == 0) {
+            up = r.status == 200;
+            resp_free(&r);
+        } else {
+            usleep(10000);
+        }
+    }
+    CHECK(&C, up);
+    CHECK(&C, bss_service_request_stop(&svc) == BSS_OK);
+    void *res = NULL;
+    pthread_join(t, &res);
+    CHECK(&C, res && *(int *)res == BSS_OK);
+    CHECK(&C, strcmp(hl.order, "ba") == 0);
+    bss_service_free(&svc);
+
+    char *text = slurp(logfile);
+    CHECK(&C, text && strstr(text, "\"msg\":\"started on port") && strstr(text, "\"msg\":\"stopping") &&
+                  strstr(text, "\"msg\":\"stopped\"") && strstr(text, "\"service\":\"test-svc\""));
+    free(text);
+
+    /* failures leave nothing behind */
+    setenv("BSS_TZ", "Nowhere/Atlantis", 1);
+    CHECK(&C, bss_service_init(&svc, "test-svc", 1, argv, err) == BSS_ERR_INVALID);
+    CHECK(&C, strstr(err, "BSS_TZ") != NULL && svc.http == NULL);
+    bss_service_free(&svc);
+    unsetenv("BSS_TZ");
+    CHECK(&C, bss_service_init(&svc, "Bad Name", 1, argv, err) == BSS_ERR_INVALID);
+    setenv("BSS_MAX_BODY_BYTES", "lots", 1);
+    CHECK(&C, bss_service_init(&svc, "test-svc", 1, argv, err) == BSS_ERR_INVALID);
+    unsetenv("BSS_MAX_BODY_BYTES");
+    unsetenv("BSS_LISTEN");
+    unsetenv("BSS_TEST_SVC_LISTEN");
+    unsetenv("BSS_LOG_FILE");
+    CHECK(&C, strcmp(bss_service_default_listen("gateway"), "8088") == 0);
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/bss-http-runtime-XXXXXX";
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
+        return 2;
+    }
+    /* The service test first: bss_service_init must run before any thread. */
+    test_service(dir);
+    test_config();
+    test_log(dir);
+    test_metrics();
+    test_problem_type();
+    test_routes_table();
+    test_server(dir);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return CHECK_DONE(&C);
+}
