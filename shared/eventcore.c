@@ -66,6 +66,16 @@ int bss_eventcore_open(const bss_eventcore_options *o, bss_eventcore **out, char
     }
     core->metrics = o->metrics;
     int rc = open_store(o, &core->store, err);
+    if (rc == BSS_OK && o->schema != NULL) {
+        rc = bss_store_begin(core->store, err);
+        if (rc == BSS_OK) {
+            rc = o->schema(bss_store_db(core->store), err);
+            if (rc == BSS_OK)
+                rc = bss_store_commit(core->store, err);
+            else
+                bss_store_rollback(core->store);
+        }
+    }
     if (rc == BSS_OK) {
         bss_bus_options bo = {o->service, o->config, o->data_dir, core->store, o->log,
                               o->metrics};

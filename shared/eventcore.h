@@ -35,6 +35,9 @@ typedef struct bss_eventcore_options {
     size_t nstreams;            /* 0: a pure producer, no consumer thread */
     bss_handler_fn handler;     /* required when nstreams > 0 */
     void *handler_ctx;
+    /* Creates the service's domain tables; run in a write transaction after
+     * the store opens and before anything can apply events. May be NULL. */
+    int (*schema)(sqlite3 *db, char *err);
 } bss_eventcore_options;
 
 /* Opens the store, the bus (serving this service's log), starts the relay

@@ -421,6 +421,13 @@ static void release_reader(bss_store *s, sqlite3 *db)
     sqlite3_close(db);
 }
 
+int bss_store_reader_acquire(bss_store *s, sqlite3 **db, char *err)
+{
+    return acquire_reader(s, db, err);
+}
+
+void bss_store_reader_release(bss_store *s, sqlite3 *db) { release_reader(s, db); }
+
 static void event_from_row(sqlite3_stmt *st, const char *source, bss_event *ev)
 {
     memset(ev, 0, sizeof *ev);

@@ -89,6 +89,13 @@ int bss_store_append(bss_store *store, const char *subject, int64_t expected_ver
 int bss_store_append_tx(bss_store *store, const char *subject, int64_t expected_version,
                         bss_event *const *events, size_t n, char *err);
 
+/* Borrows a connection for the domain's own reads: from the pool, or the
+ * write connection itself for the thread holding the transaction (so it sees
+ * its own writes). Give it back with bss_store_reader_release; never close
+ * it. Returns BSS_OK or BSS_ERR_IO. */
+int bss_store_reader_acquire(bss_store *store, sqlite3 **db, char *err);
+void bss_store_reader_release(bss_store *store, sqlite3 *db);
+
 /* Called once per event read; return non-zero to stop reading. The event is
  * only valid during the call (clone it to keep it). */
 typedef int (*bss_event_fn)(void *ctx, const bss_event *ev);
