@@ -1,0 +1,18 @@
+/*
+ * handlers.h - the customer service's reactions to other services' events.
+ * It follows the rater's stream: the rater's answers to TERMINATE and
+ * RESTORE orders complete or reject them (see orders.h).
+ */
+#ifndef CUSTOMER_HANDLERS_H
+#define CUSTOMER_HANDLERS_H
+
+#include "evstore.h"
+
+/* The streams the customer service follows. */
+extern const char *const CUSTOMER_STREAMS[];
+#define CUSTOMER_STREAM_COUNT 1
+
+/* A bss_handler_fn (consumer.h); ctx is the customer_ctx. */
+int customer_handle_event(void *ctx, bss_store *store, const bss_event *ev, char *err);
+
+#endif

@@ -1,0 +1,388 @@
+/* lines_db.c - see lines_db.h. */
+#include "lines_db.h"
+
+#include "bss_error.h"
+#include "isotime.h"
+#include "notify.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LINE_COLUMNS                                                                      \
+    "svc_cont_no, customer_id, product_cd, product_nm, product_tarif, apn_cd, email,"     \
+    " phone, address, charge_account, status, opened_ms, status_changed_ms,"             \
+    " terminated_ms, pending_order_id, version"
+
+#define ORDER_COLUMNS                                                                     \
+    "order_id, svc_cont_no, type, status, reason, effective_ms, created_ms, updated_ms"
+
+int lines_db_schema(sqlite3 *db, char *err)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(db,
+                          "CREATE TABLE IF NOT EXISTS lines("
+                          "  svc_cont_no TEXT PRIMARY KEY, customer_id TEXT NOT NULL,"
+                          "  product_cd TEXT NOT NULL, product_nm TEXT NOT NULL,"
+                          "  product_tarif INTEGER NOT NULL, apn_cd TEXT NOT NULL,"
+                          "  email TEXT NOT NULL, phone TEXT NOT NULL, address TEXT NOT NULL,"
+                          "  charge_account TEXT NOT NULL, status TEXT NOT NULL,"
+                          "  opened_ms INTEGER NOT NULL, status_changed_ms INTEGER NOT NULL,"
+                          "  terminated_ms INTEGER NOT NULL, pending_order_id TEXT NOT NULL,"
+                          "  version INTEGER NOT NULL);"
+                          "CREATE INDEX IF NOT EXISTS lines_by_customer"
+                          "  ON lines(customer_id, svc_cont_no);"
+                          "CREATE TABLE IF NOT EXISTS orders("
+                          "  order_id TEXT PRIMARY KEY, svc_cont_no TEXT NOT NULL,"
+                          "  type TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL,"
+                          "  effective_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL,"
+                          "  updated_ms INTEGER NOT NULL);"
+                          "CREATE INDEX IF NOT EXISTS orders_by_line ON orders(svc_cont_no);"
+                          "CREATE TABLE IF NOT EXISTS counters("
+                          "  name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+                          NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        bss_seterr(err, "customer schema: %s", msg ? msg : "?");
+        sqlite3_free(msg);
+        return BSS_ERR_IO;
+    }
+    return bss_notify_schema(db, err);
+}
+
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err)
+{
+    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
+        bss_seterr(err, "prepare: %s", sqlite3_errmsg(db));
+        return BSS_ERR_IO;
+    }
+    return BSS_OK;
+}
+
+static int finish(sqlite3 *db, sqlite3_stmt *st, const char *what, char *err)
+{
+    int rc = sqlite3_step(st);
+    int ext = sqlite3_extended_errcode(db);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        return BSS_OK;
+    bss_seterr(err, "%s: %s", what, sqlite3_errstr(ext));
+    return (ext & 0xff) == SQLITE_CONSTRAINT ? BSS_ERR_CONFLICT : BSS_ERR_IO;
+}
+
+static void copy_text(sqlite3_stmt *st, int col, char *out, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    snprintf(out, cap, "%s", t ? (const char *)t : "");
+}
+
+static void line_from_row(sqlite3_stmt *st, line *l)
+{
+    memset(l, 0, sizeof *l);
+    copy_text(st, 0, l->svc_cont_no, sizeof l->svc_cont_no);
+    copy_text(st, 1, l->customer_id, sizeof l->customer_id);
+    copy_text(st, 2, l->product_cd, sizeof l->product_cd);
+    copy_text(st, 3, l->product_nm, sizeof l->product_nm);
+    l->product_tarif = sqlite3_column_int64(st, 4);
+    copy_text(st, 5, l->apn_cd, sizeof l->apn_cd);
+    copy_text(st, 6, l->email, sizeof l->email);
+    copy_text(st, 7, l->phone, sizeof l->phone);
+    copy_text(st, 8, l->address, sizeof l->address);
+    copy_text(st, 9, l->charge_account, sizeof l->charge_account);
+    const char *status = (const char *)sqlite3_column_text(st, 10);
+    if (line_status_parse(status, &l->status) != 0)
+        l->status = LINE_ACTIVE;
+    l->opened_ms = sqlite3_column_int64(st, 11);
+    l->status_changed_ms = sqlite3_column_int64(st, 12);
+    l->terminated_ms = sqlite3_column_int64(st, 13);
+    copy_text(st, 14, l->pending_order_id, sizeof l->pending_order_id);
+    l->version = sqlite3_column_int64(st, 15);
+}
+
+int lines_db_load(sqlite3 *db, const char *svc_cont_no, line *out, char *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(db, "SELECT " LINE_COLUMNS " FROM lines WHERE svc_cont_no = ?1", &st, err);
+    if (rc != BSS_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, svc_cont_no, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        line_from_row(st, out);
+    else if (step == SQLITE_DONE)
+        rc = BSS_ERR_NOTFOUND;
+    else {
+        bss_seterr(err, "load line: %s", sqlite3_errmsg(db));
+        rc = BSS_ERR_IO;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static void bind_line(sqlite3_stmt *st, const line *l)
+{
+    sqlite3_bind_text(st, 1, l->svc_cont_no, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, l->customer_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, l->product_cd, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, l->product_nm, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, l->product_tarif);
+    sqlite3_bind_text(st, 6, l->apn_cd, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, l->email, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, l->phone, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, l->address, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, l->charge_account, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 11, line_status_name(l->status), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 12, l->opened_ms);
+    sqlite3_bind_int64(st, 13, l->status_changed_ms);
+    sqlite3_bind_int64(st, 14, l->terminated_ms);
+    sqlite3_bind_text(st, 15, l->pending_order_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 16, l->version);
+}
+
+int lines_db_insert(sqlite3 *db, const line *l, char *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(db,
+                     "INSERT INTO lines(" LINE_COLUMNS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+                     " ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                     &st, err);
+    if (rc != BSS_OK)
+        return rc;
+    bind_line(st, l);
+    return finish(db, st, "insert line", err);
+}
+
+int lines_db_update(sqlite3 *db, const line *l, char *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(db,
+                     "UPDATE lines SET status = ?11, status_changed_ms = ?13,"
+                     " terminated_ms = ?14, pending_order_id = ?15, version = ?16"
+                     " WHERE svc_cont_no = ?1 AND ?2 IS NOT NULL AND ?3 IS NOT NULL"
+                     " AND ?4 IS NOT NULL AND ?5 IS NOT NULL AND ?6 IS NOT NULL"
+                     " AND ?7 IS NOT NULL AND ?8 IS NOT NULL AND ?9 IS NOT NULL"
+                     " AND ?10 IS NOT NULL AND ?12 IS NOT NULL",
+                     &st, err);
+    if (rc != BSS_OK)
+        return rc;
+    bind_line(st, l);
+    return finish(db, st, "update line", err);
+}
+
+int lines_db_next_number(sqlite3 *db, char *out, size_t outlen, char *err)
+{
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        sqlite3_stmt *st = NULL;
+        int rc = prepare(db,
+                         "INSERT INTO counters(name, value) VALUES('svc_cont_no', 1)"
+                         " ON CONFLICT(name) DO UPDATE SET value = value + 1"
+                         " RETURNING value",
+                         &st, err);
+        if (rc != BSS_OK)
+            return rc;
+        int64_t n = 0;
+        if (sqlite3_step(st) == SQLITE_ROW)
+            n = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        if (n == 0) {
+            bss_seterr(err, "cannot number a new line: %s", sqlite3_errmsg(db));
+            return BSS_ERR_IO;
+        }
+        snprintf(out, outlen, "%lld", 7000000000LL + (long long)n);
+        line existing;
+        rc = lines_db_load(db, out, &existing, err);
+        if (rc == BSS_ERR_NOTFOUND)
+            return BSS_OK; /* not taken by a client-chosen number */
+        if (rc != BSS_OK)
+            return rc;
+    }
+    bss_seterr(err, "no free line number");
+    return BSS_ERR;
+}
+
+static void bind_order(sqlite3_stmt *st, const order *o)
+{
+    sqlite3_bind_text(st, 1, o->order_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, o->svc_cont_no, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, order_type_name(o->type), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, order_status_name(o->status), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, o->reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, o->effective_ms);
+    sqlite3_bind_int64(st, 7, o->created_ms);
+    sqlite3_bind_int64(st, 8, o->updated_ms);
+}
+
+int lines_db_insert_order(sqlite3 *db, const order *o, char *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(db,
+                     "INSERT INTO orders(" ORDER_COLUMNS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                     &st, err);
+    if (rc != BSS_OK)
+        return rc;
+    bind_order(st, o);
+    return finish(db, st, "insert order", err);
+}
+
+int lines_db_update_order(sqlite3 *db, const order *o, char *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(db, "UPDATE orders SET status = ?2, reason = ?3, updated_ms = ?4"
+                         " WHERE order_id = ?1",
+                     &st, err);
+    if (rc != BSS_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, o->order_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, order_status_name(o->status), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, o->reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, o->updated_ms);
+    return finish(db, st, "update order", err);
+}
+
+static void order_from_row(sqlite3_stmt *st, order *o)
+{
+    memset(o, 0, sizeof *o);
+    copy_text(st, 0, o->order_id, sizeof o->order_id);
+    copy_text(st, 1, o->svc_cont_no, sizeof o->svc_cont_no);
+    if (order_type_parse((const char *)sqlite3_column_text(st, 2), &o->type) != 0)
+        o->type = ORDER_OPEN;
+    if (order_status_parse((const char *)sqlite3_column_text(st, 3), &o->status) != 0)
+        o->status = ORDER_PENDING;
+    copy_text(st, 4, o->reason, sizeof o->reason);
+    o->effective_ms = sqlite3_column_int64(st, 5);
+    o->created_ms = sqlite3_column_int64(st, 6);
+    o->updated_ms = sqlite3_column_int64(st, 7);
+}
+
+int lines_db_load_order(sqlite3 *db, const char *svc_cont_no, const char *order_id, order *out,
+                        char *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(db,
+                     "SELECT " ORDER_COLUMNS " FROM orders WHERE order_id = ?1"
+                     " AND (?2 IS NULL OR svc_cont_no = ?2)",
+                     &st, err);
+    if (rc != BSS_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, order_id, -1, SQLITE_STATIC);
+    if (svc_cont_no != NULL)
+        sqlite3_bind_text(st, 2, svc_cont_no, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        order_from_row(st, out);
+    else if (step == SQLITE_DONE)
+        rc = BSS_ERR_NOTFOUND;
+    else {
+        bss_seterr(err, "load order: %s", sqlite3_errmsg(db));
+        rc = BSS_ERR_IO;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static void add_time(cJSON *obj, const char *name, int64_t ms)
+{
+    char text[BSS_TIME_LEN + 8];
+    if (ms > 0 && bss_time_format(ms, text, sizeof text) == BSS_OK)
+        cJSON_AddStringToObject(obj, name, text);
+    else
+        cJSON_AddNullToObject(obj, name);
+}
+
+cJSON *lines_db_line_json(const line *l)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL)
+        return NULL;
+    cJSON_AddStringToObject(o, "customerId", l->customer_id);
+    cJSON_AddStringToObject(o, "svcContNo", l->svc_cont_no);
+    cJSON_AddStringToObject(o, "svcContStatus", line_status_name(l->status));
+    cJSON_AddStringToObject(o, "productCd", l->product_cd);
+    cJSON_AddStringToObject(o, "productNm", l->product_nm);
+    cJSON_AddNumberToObject(o, "productTarif", (double)l->product_tarif);
+    cJSON_AddStringToObject(o, "apnCd", l->apn_cd);
+    cJSON_AddStringToObject(o, "email", l->email);
+    cJSON_AddStringToObject(o, "phone", l->phone);
+    cJSON_AddStringToObject(o, "address", l->address);
+    cJSON_AddStringToObject(o, "chargeAccount", l->charge_account);
+    add_time(o, "effectiveAt", l->opened_ms);
+    add_time(o, "statusChangedAt", l->status_changed_ms);
+    if (l->terminated_ms > 0)
+        add_time(o, "terminatedAt", l->terminated_ms);
+    return o;
+}
+
+cJSON *lines_db_order_json(const order *ord)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL)
+        return NULL;
+    cJSON_AddStringToObject(o, "orderId", ord->order_id);
+    cJSON_AddStringToObject(o, "svcContNo", ord->svc_cont_no);
+    cJSON_AddStringToObject(o, "type", order_type_name(ord->type));
+    cJSON_AddStringToObject(o, "status", order_status_name(ord->status));
+    if (ord->reason[0])
+        cJSON_AddStringToObject(o, "reason", ord->reason);
+    add_time(o, "effectiveAt", ord->effective_ms);
+    add_time(o, "createdAt", ord->created_ms);
+    add_time(o, "updatedAt", ord->updated_ms);
+    return o;
+}
+
+int lines_db_list_by_customer(sqlite3 *db, const char *customer_id, int64_t offset, int64_t limit,
+                              cJSON **items, int64_t *total, char *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(db, "SELECT COUNT(*) FROM lines WHERE customer_id = ?1", &st, err);
+    if (rc != BSS_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, customer_id, -1, SQLITE_STATIC);
+    *total = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    rc = prepare(db,
+                 "SELECT " LINE_COLUMNS " FROM lines WHERE customer_id = ?1"
+                 " ORDER BY svc_cont_no LIMIT ?2 OFFSET ?3",
+                 &st, err);
+    if (rc != BSS_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, customer_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, limit);
+    sqlite3_bind_int64(st, 3, offset);
+    cJSON *array = cJSON_CreateArray();
+    while (array != NULL && sqlite3_step(st) == SQLITE_ROW) {
+        line l;
+        line_from_row(st, &l);
+        cJSON_AddItemToArray(array, lines_db_line_json(&l));
+    }
+    sqlite3_finalize(st);
+    if (array == NULL) {
+        bss_seterr(err, "out of memory");
+        return BSS_ERR_NOMEM;
+    }
+    *items = array;
+    return BSS_OK;
+}
+
+int lines_db_list_orders(sqlite3 *db, const char *svc_cont_no, cJSON **items, char *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(db,
+                     "SELECT " ORDER_COLUMNS " FROM orders WHERE svc_cont_no = ?1"
+                     " ORDER BY created_ms, rowid",
+                     &st, err);
+    if (rc != BSS_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, svc_cont_no, -1, SQLITE_STATIC);
+    cJSON *array = cJSON_CreateArray();
+    while (array != NULL && sqlite3_step(st) == SQLITE_ROW) {
+        order o;
+        order_from_row(st, &o);
+        cJSON_AddItemToArray(array, lines_db_order_json(&o));
+    }
+    sqlite3_finalize(st);
+    if (array == NULL) {
+        bss_seterr(err, "out of memory");
+        return BSS_ERR_NOMEM;
+    }
+    *items = array;
+    return BSS_OK;
+}
