@@ -1,0 +1,190 @@
+"""A whole bssiot system for integration tests: every service a real process
+on its own port, one data dir, the gateway in front, a local HTTP sink for
+SMS. Python 3 standard library only."""
+import http.client
+import http.server
+import json
+import os
+import socket
+import threading
+
+from harness import Processes, query, wait_until
+
+# Service name -> offset of its port from the gateway's (as bssiot does it).
+PORT_OFFSETS = {"gateway": 0, "customer": 1, "rater": 2, "billing": 3, "settlement": 4,
+                "mypage": 5}
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _port_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_port_block(size=len(PORT_OFFSETS)):
+    """A base port such that base .. base+size-1 are all free right now."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + size < 65000 and all(_port_free(base + i) for i in range(size)):
+            return base
+    raise RuntimeError("no block of free ports")
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+    def header(self, name):
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
+
+    def __repr__(self):
+        return f"<{self.status} {self.body[:300]!r}>"
+
+
+def http_request(port, method, path, body=None, headers=None, timeout=30):
+    """One HTTP/1.1 request to 127.0.0.1:port. A dict or list body is sent as
+    JSON. Returns a Response."""
+    headers = dict(headers or {})
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode("utf-8")
+        headers.setdefault("Content-Type", "application/json")
+    elif isinstance(body, str):
+        body = body.encode("utf-8")
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        return Response(resp.status, resp.getheaders(), resp.read())
+    finally:
+        conn.close()
+
+
+class SmsSink:
+    """A real HTTP server on loopback that accepts SMS the way an SMS gateway
+    would and remembers each one (with its Idempotency-Key)."""
+
+    def __init__(self):
+        self.received = []
+        self.lock = threading.Lock()
+        self.fail_next = 0
+        sink = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", "0"))
+                data = self.rfile.read(length)
+                with sink.lock:
+                    if sink.fail_next > 0:
+                        sink.fail_next -= 1
+                        status = 503
+                    else:
+                        status = 200
+                        sink.received.append({"key": self.headers.get("Idempotency-Key"),
+                                              "body": json.loads(data)})
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/sms"
+
+    def messages(self):
+        with self.lock:
+            return list(self.received)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class System:
+    """Starts and stops the services of one system; every process goes
+    through `procs`, so it is stopped whatever happens."""
+
+    def __init__(self, bin_dir, workdir, procs, extra_env=None):
+        self.bin_dir = bin_dir
+        self.data_dir = os.path.join(workdir, "data")
+        os.makedirs(self.data_dir, exist_ok=True)
+        self.procs = procs
+        self.port = free_port_block()
+        self.extra_env = dict(extra_env or {})
+
+    def service_port(self, name):
+        return self.port + PORT_OFFSETS[name]
+
+    def env(self):
+        env = {"BSS_DATA_DIR": self.data_dir, "BSS_PORT": str(self.port),
+               "BSS_CATALOG": os.path.join(REPO, "config", "products.json"),
+               "BSS_GATEWAY_LISTEN": f"127.0.0.1:{self.port}"}
+        for name, offset in PORT_OFFSETS.items():
+            if offset:
+                upper = name.upper()
+                env[f"BSS_{upper}_LISTEN"] = f"127.0.0.1:{self.port + offset}"
+                env[f"BSS_UPSTREAM_{upper}"] = f"http://127.0.0.1:{self.port + offset}"
+        env.update(self.extra_env)
+        return env
+
+    def start(self, name, wait=True):
+        self.procs.start(name, [os.path.join(self.bin_dir, f"bssiot-{name}")], self.env())
+        if wait:
+            self.wait_healthy(name)
+
+    def start_all(self, names=("customer", "rater", "billing", "gateway")):
+        for name in names:
+            self.start(name, wait=False)
+        for name in names:
+            self.wait_ready(name)
+
+    def wait_healthy(self, name, timeout=20):
+        wait_until(lambda: http_request(self.service_port(name), "GET", "/healthz",
+                                        timeout=2).status == 200,
+                   timeout=timeout, what=f"{name} to answer /healthz")
+
+    def wait_ready(self, name, timeout=20):
+        wait_until(lambda: http_request(self.service_port(name), "GET", "/readyz",
+                                        timeout=2).status == 200,
+                   timeout=timeout, what=f"{name} to be ready")
+
+    def kill9(self, name):
+        self.procs.kill9(name)
+
+    def stop(self, name):
+        return self.procs.stop(name)
+
+    def call(self, method, path, body=None, headers=None):
+        """A request through the gateway."""
+        return http_request(self.port, method, path, body, headers)
+
+    def db(self, name):
+        return os.path.join(self.data_dir, f"{name}.db")
+
+    def events(self, name, where="1", params=()):
+        """(type, subject, data) of a service's log, in order."""
+        return [(t, s, json.loads(d)) for t, s, d in
+                query(self.db(name), f"SELECT type, subject, data FROM events WHERE {where}"
+                                     " ORDER BY sequence", params)]
