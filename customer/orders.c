@@ -2,6 +2,7 @@
 #include "orders.h"
 
 #include "bss_error.h"
+#include "emit.h"
 #include "isotime.h"
 #include "notify.h"
 #include "uuid.h"
@@ -9,12 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Who caused an event: an HTTP request (correlation id) or another event. */
-typedef struct cause {
-    const char *correlation_id;
-    const bss_event *event;
-} cause;
 
 static void set_problem(customer_problem *p, int status, const char *code, const char *detail)
 {
@@ -30,32 +25,20 @@ static void add_time(cJSON *obj, const char *name, int64_t ms)
         cJSON_AddStringToObject(obj, name, text);
 }
 
-/* Appends one event about line l (consuming data) and bumps l->version. */
-static int emit(bss_store *store, line *l, const char *type, cJSON *data, const cause *why,
-                char *err)
+/* Appends one event about line l (consuming data) at the line's version. */
+static int emit(bss_store *store, line *l, const char *type, cJSON *data,
+                const bss_emit_origin *why, char *err)
 {
-    char *json = data ? cJSON_PrintUnformatted(data) : NULL;
-    cJSON_Delete(data);
-    if (json == NULL) {
+    if (data == NULL) {
         bss_seterr(err, "out of memory");
         return BSS_ERR_NOMEM;
     }
-    bss_event *ev = bss_event_new(type, l->svc_cont_no, json, err);
-    free(json);
-    if (ev == NULL)
-        return BSS_ERR;
-    if (why->event != NULL)
-        bss_event_caused_by(ev, why->event);
-    else if (why->correlation_id != NULL)
-        bss_event_set_correlation(ev, why->correlation_id);
-    int rc = bss_store_append(store, l->svc_cont_no, l->version, &ev, 1, err);
-    if (rc == BSS_OK)
-        l->version = ev->version;
-    bss_event_free(ev);
+    int rc = bss_emit_versioned(store, why, type, l->svc_cont_no, &l->version, data, err);
+    cJSON_Delete(data);
     return rc;
 }
 
-static int emit_order_created(bss_store *store, line *l, const order *o, const cause *why,
+static int emit_order_created(bss_store *store, line *l, const order *o, const bss_emit_origin *why,
                               char *err)
 {
     cJSON *data = cJSON_CreateObject();
@@ -80,7 +63,7 @@ static int emit_order_created(bss_store *store, line *l, const order *o, const c
 }
 
 static int emit_status_changed(bss_store *store, line *l, const order *o, const char *from,
-                               const cause *why, char *err)
+                               const bss_emit_origin *why, char *err)
 {
     cJSON *data = cJSON_CreateObject();
     cJSON_AddStringToObject(data, "orderId", o->order_id);
@@ -94,7 +77,7 @@ static int emit_status_changed(bss_store *store, line *l, const order *o, const 
     return emit(store, l, "LineStatusChanged", data, why, err);
 }
 
-static int emit_order_outcome(bss_store *store, line *l, const order *o, const cause *why,
+static int emit_order_outcome(bss_store *store, line *l, const order *o, const bss_emit_origin *why,
                               char *err)
 {
     cJSON *data = cJSON_CreateObject();
@@ -108,7 +91,7 @@ static int emit_order_outcome(bss_store *store, line *l, const order *o, const c
     return emit(store, l, "OrderCompleted", data, why, err);
 }
 
-static int emit_saga_request(bss_store *store, line *l, const order *o, const cause *why,
+static int emit_saga_request(bss_store *store, line *l, const order *o, const bss_emit_origin *why,
                              char *err)
 {
     cJSON *data = cJSON_CreateObject();
@@ -191,7 +174,7 @@ int orders_open_line(customer_ctx *c, const line *requested, int64_t effective_m
         rc = BSS_OK;
 
     order o;
-    cause why = {correlation_id, NULL};
+    bss_emit_origin why = {NULL, correlation_id};
     if (rc == BSS_OK)
         rc = new_order(&o, l.svc_cont_no, ORDER_OPEN, ORDER_COMPLETED, effective_ms);
     if (rc == BSS_OK)
@@ -246,7 +229,7 @@ int orders_place(customer_ctx *c, const char *svc_cont_no, order_type type, int6
         return BSS_ERR_CONFLICT;
     }
     order o;
-    cause why = {correlation_id, NULL};
+    bss_emit_origin why = {NULL, correlation_id};
     int now = d.kind == DECISION_APPLY_NOW;
     rc = new_order(&o, svc_cont_no, type, now ? ORDER_COMPLETED : ORDER_PENDING, effective_ms);
     if (rc == BSS_OK)
@@ -330,7 +313,7 @@ int orders_on_rater_event(customer_ctx *c, bss_store *store, const bss_event *ev
     if (rc != BSS_OK)
         return rc == BSS_ERR_NOTFOUND ? BSS_ERR_INVALID : rc;
 
-    cause why = {NULL, ev};
+    bss_emit_origin why = {ev, NULL};
     o.updated_ms = bss_now_ms();
     l.pending_order_id[0] = '\0';
     if (confirms) {

@@ -428,6 +428,30 @@ int bss_store_reader_acquire(bss_store *s, sqlite3 **db, char *err)
 
 void bss_store_reader_release(bss_store *s, sqlite3 *db) { release_reader(s, db); }
 
+int bss_store_snapshot_begin(bss_store *s, sqlite3 **db, char *err)
+{
+    if (holds_transaction(s)) {
+        bss_seterr(err, "a snapshot cannot be taken inside the write transaction");
+        return BSS_ERR_INVALID;
+    }
+    int rc = acquire_reader(s, db, err);
+    if (rc != BSS_OK)
+        return rc;
+    if (sqlite3_exec(*db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        bss_seterr(err, "begin read: %s", sqlite3_errmsg(*db));
+        release_reader(s, *db);
+        return BSS_ERR_IO;
+    }
+    return BSS_OK;
+}
+
+void bss_store_snapshot_end(bss_store *s, sqlite3 *db)
+{
+    if (!sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    release_reader(s, db);
+}
+
 static void event_from_row(sqlite3_stmt *st, const char *source, bss_event *ev)
 {
     memset(ev, 0, sizeof *ev);

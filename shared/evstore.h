@@ -96,6 +96,13 @@ int bss_store_append_tx(bss_store *store, const char *subject, int64_t expected_
 int bss_store_reader_acquire(bss_store *store, sqlite3 **db, char *err);
 void bss_store_reader_release(bss_store *store, sqlite3 *db);
 
+/* A consistent read view for a handler that runs several queries: borrows
+ * a reader and opens a read transaction on it, so every query sees the same
+ * committed state. End it with bss_store_snapshot_end. Not for the thread
+ * holding the write transaction. Returns BSS_OK or BSS_ERR_IO. */
+int bss_store_snapshot_begin(bss_store *store, sqlite3 **db, char *err);
+void bss_store_snapshot_end(bss_store *store, sqlite3 *db);
+
 /* Called once per event read; return non-zero to stop reading. The event is
  * only valid during the call (clone it to keep it). */
 typedef int (*bss_event_fn)(void *ctx, const bss_event *ev);
