@@ -310,8 +310,9 @@ class LinesAndOrders(unittest.TestCase):
         svc = line["svcContNo"]
         self.wait_use_yn(svc, "Y")
         term = self.order(svc, "TERMINATE")
+        # Killed right after answering: the request may or may not have been
+        # published, and the rater's answer may come while it is down.
         self.system.kill9("customer")
-        self.wait_use_yn(svc, "N")  # the rater answered while customer was down
         self.system.start("customer")
         self.wait_order(svc, term["orderId"], "COMPLETED")
         self.assert_saga_once(svc, term["orderId"])

@@ -1,0 +1,38 @@
+/*
+ * handlers.h - how billing reacts to the customer service's events.
+ *
+ *   OrderCreated(OPEN)   creates charge info           -> ChargeInfoCreated
+ *                        {customerId, productCd, productNm, productTarif,
+ *                         includedMb (null = unlimited), perMbRate}
+ *                        includedMb and perMbRate come from billing's catalog;
+ *                        a product the catalog does not know is a contract
+ *                        violation (BSS_ERR_INVALID: dead-lettered).
+ *   OrderCreated(other)  ignored
+ *   LineStatusChanged    appends to the status history -> ChargeStatusRecorded
+ *                        {orderId, status, effectiveAt}
+ *   anything else        ignored
+ *
+ * Emitted events have the line's svcContNo as subject and are caused by the
+ * incoming event. Effects and emitted events are written in the consumer's
+ * open transaction. Re-applying an already recorded event changes nothing
+ * and emits nothing.
+ */
+#ifndef BILLING_HANDLERS_H
+#define BILLING_HANDLERS_H
+
+#include "catalog.h"
+#include "evstore.h"
+#include "log.h"
+
+typedef struct billing_handler_ctx {
+    const bss_catalog *catalog; /* required; read-only, not owned */
+    bss_log *log;               /* may be NULL */
+} billing_handler_ctx;
+
+/* A bss_handler_fn (consumer.h); ctx is a billing_handler_ctx *. Returns
+ * BSS_OK (applied or ignored), BSS_ERR_INVALID for data that breaks the
+ * event contract or names an unknown product (dead-lettered), or
+ * BSS_ERR_IO / BSS_ERR_NOMEM for a transient failure (retried). */
+int billing_handle_event(void *ctx, bss_store *store, const bss_event *ev, char *err);
+
+#endif
