@@ -188,3 +188,92 @@ class System:
         return [(t, s, json.loads(d)) for t, s, d in
                 query(self.db(name), f"SELECT type, subject, data FROM events WHERE {where}"
                                      " ORDER BY sequence", params)]
+
+
+class SmtpSink:
+    """A minimal real SMTP server on loopback (RFC 5321 subset: EHLO/HELO,
+    MAIL, RCPT, DATA, RSET, NOOP, QUIT) that keeps every message it accepts.
+    `fail_next` makes the next N transactions fail with a 451 (temporary)."""
+
+    def __init__(self):
+        import socketserver
+        self.messages = []
+        self.lock = threading.Lock()
+        self.fail_next = 0
+        sink = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def reply(self, text):
+                self.wfile.write((text + "\r\n").encode())
+                self.wfile.flush()
+
+            def handle(self):
+                self.reply("220 bssiot-test-sink ESMTP")
+                mail_from, rcpts = None, []
+                while True:
+                    line = self.rfile.readline()
+                    if not line:
+                        return
+                    cmd = line.decode("utf-8", "replace").rstrip("\r\n")
+                    verb = cmd[:4].upper()
+                    if verb in ("EHLO", "HELO"):
+                        self.reply("250 bssiot-test-sink")
+                    elif verb == "MAIL":
+                        mail_from, rcpts = cmd[10:].strip(), []
+                        self.reply("250 OK")
+                    elif verb == "RCPT":
+                        rcpts.append(cmd[8:].strip().strip("<>"))
+                        self.reply("250 OK")
+                    elif verb == "DATA":
+                        self.reply("354 End data with <CR><LF>.<CR><LF>")
+                        data = []
+                        while True:
+                            part = self.rfile.readline()
+                            if not part or part in (b".\r\n", b".\n"):
+                                break
+                            if part.startswith(b".."):
+                                part = part[1:]
+                            data.append(part)
+                        raw = b"".join(data).decode("utf-8", "replace")
+                        with sink.lock:
+                            if sink.fail_next > 0:
+                                sink.fail_next -= 1
+                                self.reply("451 try again later")
+                                continue
+                            sink.messages.append(SmtpSink.parse(mail_from, rcpts, raw))
+                        self.reply("250 OK queued")
+                    elif verb == "QUIT":
+                        self.reply("221 bye")
+                        return
+                    else:
+                        self.reply("250 OK")
+
+        class Server(socketserver.ThreadingTCPServer):
+            allow_reuse_address = True
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def parse(mail_from, rcpts, raw):
+        head, _, body = raw.partition("\r\n\r\n")
+        headers = {}
+        for line in head.split("\r\n"):
+            key, _, value = line.partition(":")
+            headers[key.strip().lower()] = value.strip()
+        return {"from": mail_from, "to": rcpts, "headers": headers, "body": body}
+
+    @property
+    def url(self):
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def received(self):
+        with self.lock:
+            return list(self.messages)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
