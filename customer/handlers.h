@@ -1,7 +1,9 @@
 /*
  * handlers.h - the customer service's reactions to other services' events.
  * It follows the rater's stream: the rater's answers to TERMINATE and
- * RESTORE orders complete or reject them (see orders.h).
+ * RESTORE orders complete or reject them (see orders.h), and AuCloseStarted
+ * closes a period, after which orders effective in it are refused
+ * (PERIOD_CLOSED).
  */
 #ifndef CUSTOMER_HANDLERS_H
 #define CUSTOMER_HANDLERS_H

@@ -4,6 +4,7 @@
 #include "bss_error.h"
 #include "isotime.h"
 #include "notify.h"
+#include "period.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +40,8 @@ int lines_db_schema(sqlite3 *db, char *err)
                           "  updated_ms INTEGER NOT NULL);"
                           "CREATE INDEX IF NOT EXISTS orders_by_line ON orders(svc_cont_no);"
                           "CREATE TABLE IF NOT EXISTS counters("
-                          "  name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+                          "  name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+                          "CREATE TABLE IF NOT EXISTS closed_periods(period TEXT PRIMARY KEY);",
                           NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
         bss_seterr(err, "customer schema: %s", msg ? msg : "?");
@@ -385,4 +387,36 @@ int lines_db_list_orders(sqlite3 *db, const char *svc_cont_no, cJSON **items, ch
     }
     *items = array;
     return BSS_OK;
+}
+
+int lines_db_close_period(sqlite3 *db, const char *period, char *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(db, "INSERT INTO closed_periods(period) VALUES(?1) ON CONFLICT DO NOTHING",
+                     &st, err);
+    if (rc != BSS_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
+    return finish(db, st, "close period", err);
+}
+
+int lines_db_period_closed(sqlite3 *db, int64_t effective_ms, char *err)
+{
+    bss_period p;
+    char text[BSS_PERIOD_LEN + 1];
+    if (bss_period_of(effective_ms, &p) != BSS_OK)
+        return 0;
+    bss_period_format(p, text, sizeof text);
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(db, "SELECT 1 FROM closed_periods WHERE period = ?1", &st, err);
+    if (rc != BSS_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        bss_seterr(err, "read closed periods: %s", sqlite3_errmsg(db));
+        return BSS_ERR_IO;
+    }
+    return step == SQLITE_ROW;
 }

@@ -58,6 +58,14 @@ cJSON *lines_db_order_json(const order *o);
 int lines_db_list_by_customer(sqlite3 *db, const char *customer_id, int64_t offset, int64_t limit,
                               cJSON **items, int64_t *total, char *err);
 
+/* Records that AU close started for period "YYYY-MM": orders effective in
+ * it are refused from now on. Idempotent. */
+int lines_db_close_period(sqlite3 *db, const char *period, char *err);
+
+/* 1 when the period containing effective_ms (billing time zone) is closed,
+ * 0 when open, < 0 on a store error. */
+int lines_db_period_closed(sqlite3 *db, int64_t effective_ms, char *err);
+
 /* Every order of a line, oldest first, as a new array. */
 int lines_db_list_orders(sqlite3 *db, const char *svc_cont_no, cJSON **items, char *err);
 

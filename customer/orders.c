@@ -164,6 +164,14 @@ int orders_open_line(customer_ctx *c, const line *requested, int64_t effective_m
         return store_failure(c, p, err, rc);
     sqlite3 *db = bss_store_db(c->store);
     line existing;
+    int closed = lines_db_period_closed(db, effective_ms, err);
+    if (closed != 0) {
+        bss_store_rollback(c->store);
+        if (closed < 0)
+            return store_failure(c, p, err, closed);
+        set_problem(p, 409, "PERIOD_CLOSED", "effectiveAt falls in a period already closed");
+        return BSS_ERR_CONFLICT;
+    }
     if (l.svc_cont_no[0] == '\0')
         rc = lines_db_next_number(db, l.svc_cont_no, sizeof l.svc_cont_no, err);
     else if ((rc = lines_db_load(db, l.svc_cont_no, &existing, err)) == BSS_OK) {
@@ -221,6 +229,14 @@ int orders_place(customer_ctx *c, const char *svc_cont_no, order_type type, int6
     if (rc != BSS_OK) {
         bss_store_rollback(c->store);
         return store_failure(c, p, err, rc);
+    }
+    int closed = lines_db_period_closed(db, effective_ms, err);
+    if (closed != 0) {
+        bss_store_rollback(c->store);
+        if (closed < 0)
+            return store_failure(c, p, err, closed);
+        set_problem(p, 409, "PERIOD_CLOSED", "effectiveAt falls in a period already closed");
+        return BSS_ERR_CONFLICT;
     }
     order_decision d = line_decide(&l, type, effective_ms);
     if (d.kind == DECISION_REJECT) {

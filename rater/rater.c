@@ -1,6 +1,8 @@
 /* rater.c - see rater.h. */
 #include "rater.h"
 
+#include "usage.h"
+
 #include "bss_error.h"
 #include "statushistory.h"
 
@@ -28,7 +30,7 @@ int rater_schema(sqlite3 *db, char *err)
             return BSS_ERR_IO;
         }
     }
-    return BSS_OK;
+    return usage_schema(db, err);
 }
 
 static int sql_fail(sqlite3 *db, sqlite3_stmt *st, const char *what, char *err)

@@ -1,6 +1,8 @@
 /* routes.c - see routes.h. */
 #include "routes.h"
 
+#include "usage.h"
+
 #include "bss_error.h"
 #include "isotime.h"
 #include "rater.h"
@@ -34,10 +36,11 @@ static int rater_view(sqlite3 *db, const char *svc_cont_no, cJSON **out, char *e
         return BSS_ERR_NOMEM;
     }
     rc = bss_statushistory_to_json(db, svc_cont_no, history, err);
-    if (rc == BSS_OK && cJSON_AddArrayToObject(o, "usage") == NULL) {
-        bss_seterr(err, "out of memory");
-        rc = BSS_ERR_NOMEM;
-    }
+    cJSON *usage = NULL;
+    if (rc == BSS_OK)
+        rc = usage_periods_json(db, svc_cont_no, &usage, err);
+    if (rc == BSS_OK)
+        cJSON_AddItemToObject(o, "usage", usage);
     if (rc != BSS_OK) {
         cJSON_Delete(o);
         return rc;

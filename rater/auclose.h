@@ -1,0 +1,48 @@
+/*
+ * auclose.h - month-end usage close ("AU close") for a period.
+ *
+ * Starting a close is one transaction: the au_close row (status CLOSING),
+ * which makes every later record of the period PERIOD_CLOSED, and the
+ * AuCloseStarted event carrying the rater's position in the customer stream.
+ * A worker thread then moves the period to billing in chunks: each chunk
+ * transaction emits one UsageMoved per line (the line's whole period usage;
+ * lines without usage but ACTIVE at any time in the period are moved with 0
+ * bytes) and advances the close's cursor, so a crash resumes where it
+ * stopped and no line is moved twice. The last transaction marks the close
+ * CLOSED and emits AuCloseCompleted. Asking again for a period being or
+ * already closed answers with that close and sends nothing.
+ */
+#ifndef RATER_AUCLOSE_H
+#define RATER_AUCLOSE_H
+
+#include "evstore.h"
+#include "log.h"
+#include "metrics.h"
+
+#include <cjson/cJSON.h>
+#include <sqlite3.h>
+
+typedef struct au_closer au_closer;
+
+/* Starts the worker (it resumes unfinished closes at once). chunk_lines is
+ * the number of lines moved per transaction (0 means 5000). */
+int au_closer_start(bss_store *store, int chunk_lines, bss_log *log, bss_metrics *metrics,
+                    au_closer **out, char *err);
+
+/* Stops the worker after its current chunk. NULL is fine. */
+void au_closer_stop(void *closer);
+
+/* Requests the close of period "YYYY-MM". Returns BSS_OK with *status_json
+ * (the close as GET shows it) and *created 1 when this call started it, 0
+ * when it existed; BSS_ERR_INVALID for a malformed period; BSS_ERR_CONFLICT
+ * when the period has not ended yet in the billing time zone; store errors
+ * otherwise. */
+int au_close_request(au_closer *closer, const char *period, cJSON **status_json, int *created,
+                     char *err);
+
+/* The close of a period as the API shows it: {period, status, requestedAt,
+ * completedAt?, lineCount, movedCount, customerPosition}.
+ * BSS_ERR_NOTFOUND when never requested. */
+int au_close_status(sqlite3 *db, const char *period, cJSON **out, char *err);
+
+#endif
