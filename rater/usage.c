@@ -194,7 +194,27 @@ typedef struct ingest {
     bss_period *closed;
     size_t nclosed;
     usage_report *report;
+    /* The last period looked up and its bounds: records of a file mostly
+     * share a month, and localtime_r is slow (glibc re-parses the zone's
+     * rule string on every call for recent dates). */
+    bss_period cached;
+    int64_t cached_start, cached_end;
 } ingest;
+
+static int period_of(ingest *in, int64_t ms, bss_period *out)
+{
+    if (ms >= in->cached_start && ms < in->cached_end) {
+        *out = in->cached;
+        return BSS_OK;
+    }
+    if (bss_period_of(ms, out) != BSS_OK ||
+        bss_period_bounds(*out, &in->cached_start, &in->cached_end) != BSS_OK) {
+        in->cached_start = in->cached_end = 0;
+        return BSS_ERR_INVALID;
+    }
+    in->cached = *out;
+    return BSS_OK;
+}
 
 static int prepare(ingest *in, const char *sql, sqlite3_stmt **st, char *err)
 {
@@ -374,7 +394,7 @@ static int rate_record(ingest *in, const char *text, size_t len, int too_long, l
     if (!active_at(l, rec.usage_ms))
         return reject(in, line, rec.record_id, "LINE_NOT_ACTIVE", NULL, err);
     bss_period p;
-    if (bss_period_of(rec.usage_ms, &p) != BSS_OK)
+    if (period_of(in, rec.usage_ms, &p) != BSS_OK)
         return reject(in, line, rec.record_id, "MALFORMED", "usageStart out of range", err);
     if (period_closed(in, p))
         return reject(in, line, rec.record_id, "PERIOD_CLOSED", NULL, err);
@@ -547,8 +567,7 @@ int usage_ingest(bss_store *store, const char *file_name, const usage_origin *or
     if (rc == BSS_OK)
         rc = bss_store_begin(store, err);
     if (rc == BSS_OK) {
-        ingest in = {store, bss_store_db(store), NULL, NULL, NULL, NULL, {NULL, 0, 0},
-                     NULL, 0, report};
+        ingest in = {.store = store, .db = bss_store_db(store), .report = report};
         rc = run_file(&in, &reader, file_name, origin, err);
         table_free(&in.lines);
         free(in.closed);
