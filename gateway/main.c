@@ -2,8 +2,9 @@
  * main.c - bssiot-gateway: the single REST entry point of a bssiot system.
  *
  * Wiring only: reads the configuration, builds the route table (routes.h)
- * and the forwarding proxy (proxy.h), registers the catch-all routes on the
- * service's HTTP server and runs until SIGTERM/SIGINT. Configuration keys
+ * and the forwarding proxy (proxy.h), installs the proxy as the fallback
+ * handler of the service's HTTP server and runs until SIGTERM/SIGINT
+ * (requests in flight then finish, see bss_http_stop). Configuration keys
  * (environment BSS_*, or the matching --flag), besides the ones service.h
  * reads:
  *
@@ -91,8 +92,8 @@ static int setup(bss_service *svc, gw_routes *routes, gw_proxy **proxy, char *er
         bss_seterr(err, "cannot register the shutdown hook");
         return rc;
     }
-    if ((rc = gw_routes_register(svc->http, gw_proxy_handle, *proxy, err)) != BSS_OK)
-        return rc;
+    /* Every path that is not one of bss_http's built-in routes. */
+    bss_http_set_fallback(svc->http, gw_proxy_handle, *proxy);
     for (int i = 0; i < routes->count; i++)
         bss_log_info(svc->log, "route %s/** -> %s (%s)", routes->routes[i].prefix,
                      routes->routes[i].service, routes->routes[i].base);

@@ -592,22 +592,6 @@ static int reply_problem(bss_request *req, struct outcome *o, int status, const 
     return bss_reply_problem(req, status, code, title, detail);
 }
 
-/* civetweb answers "Expect: 100-continue" only for its own file uploads, so
- * a client that waits for the interim response (curl does for bodies over
- * 1 MiB) would stall for its expect timeout. Sent just before the body is
- * first read, never when the request is refused without reading it. */
-static void send_continue(bss_request *req)
-{
-    const char *expect = bss_req_header(req, "Expect");
-    struct mg_connection *conn = bss_req_conn(req);
-    const struct mg_request_info *ri = mg_get_request_info(conn);
-    if (expect != NULL && strcasecmp(expect, "100-continue") == 0 && ri->http_version != NULL &&
-        strcmp(ri->http_version, "1.1") == 0) {
-        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        mg_write(conn, cont, sizeof cont - 1);
-    }
-}
-
 /* How the request body goes upstream. */
 struct body_plan {
     const char *method;
@@ -651,7 +635,11 @@ static void setup_easy(CURL *e, const gw_proxy *p, const struct body_plan *b, co
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(b->clen > 0 ? b->clen : 0));
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, b->buf != NULL ? b->buf : "");
     } else {
-        /* Streamed: a known length goes out as Content-Length, else chunked. */
+        /* Streamed: a known length goes out as Content-Length, else chunked.
+         * A streamed body cannot be rewound, so libcurl could not resend it
+         * if a kept-alive connection turned out dead (an upstream that
+         * restarted): such requests always get a fresh connection. */
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(b->chunked ? -1 : b->clen));
         curl_easy_setopt(e, CURLOPT_READFUNCTION, read_cb);
         curl_easy_setopt(e, CURLOPT_READDATA, x);
@@ -674,8 +662,6 @@ static int exchange(gw_proxy *p, bss_request *req, const gw_route *route,
     }
     char curl_err[CURL_ERROR_SIZE] = "";
     setup_easy(slot.easy, p, b, url, headers, x, curl_err);
-    if (b->send_body && b->buf == NULL && (b->chunked || b->clen > 0))
-        send_continue(req); /* the body is about to be streamed */
     int timed_out = 0;
     CURLcode res = run_transfer(p, &slot, x, &timed_out);
     long status = 0;
@@ -750,7 +736,6 @@ int gw_proxy_forward(gw_proxy *p, bss_request *req, const gw_route *route)
     } else if (has_body && !b.chunked && b.clen <= GW_PROXY_SMALL_BODY) {
         /* Small: read whole, so libcurl can resend it on a stale connection. */
         int client_error = 0;
-        send_continue(req);
         small = read_small_body(req, b.clen, &client_error);
         if (small == NULL && client_error) {
             rc = reply_problem(req, &o, 400, "BODY_READ_FAILED", "Cannot read the body",
@@ -781,6 +766,9 @@ int gw_proxy_forward(gw_proxy *p, bss_request *req, const gw_route *route)
 int gw_proxy_handle(bss_request *req, void *ctx)
 {
     gw_proxy *p = ctx;
+    if (!gw_routes_method_allowed(bss_req_method(req)))
+        return bss_reply_problem_h(req, 405, "METHOD_NOT_ALLOWED", "Method not allowed", NULL,
+                                   "Allow: GET, POST, PUT, PATCH, DELETE, OPTIONS, HEAD\r\n");
     const gw_route *route = gw_routes_match(p->routes, bss_req_path(req));
     if (route == NULL)
         return bss_reply_problemf(req, 404, "ROUTE_NOT_FOUND", "No route",

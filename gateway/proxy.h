@@ -22,9 +22,10 @@
  * is written upstream (never held whole in memory; chunked bodies go out
  * chunked). Small bodies are read first so that libcurl can resend them
  * when a kept-alive upstream connection turns out to be dead. A client's
- * "Expect: 100-continue" is answered just before its body is first read
- * (civetweb does not do it for handlers), and libcurl is told not to send
- * one upstream. Responses are buffered (they are small JSON or HTML), up to
+ * "Expect: 100-continue" is answered by bss_http just before its body is
+ * first read (never when the request is refused before, e.g. 413 by
+ * Content-Length, or 502 when the upstream of a streamed body is down),
+ * and libcurl is told not to send one upstream. Responses are buffered (they are small JSON or HTML), up to
  * max_response_bytes. HEAD goes upstream as HEAD; its answer then carries
  * Content-Length: 0 (bss_reply_raw computes the length from the body).
  *
@@ -103,9 +104,12 @@ typedef struct gw_proxy_options {
  * table, a negative option, or when memory runs out. */
 gw_proxy *gw_proxy_new(const gw_proxy_options *opts, char *err);
 
-/* A bss_http_handler; ctx is the gw_proxy. Looks the request path up in
- * the route table: no match gives 404 problem ROUTE_NOT_FOUND, a match is
- * forwarded with gw_proxy_forward. Returns the status sent (or a negative
+/* A bss_http_handler, installed as the server's fallback; ctx is the
+ * gw_proxy. A method the gateway does not proxy (see
+ * gw_routes_method_allowed) gets 405 METHOD_NOT_ALLOWED with an Allow
+ * header. Then the request path is looked up in the route table: no match
+ * gives 404 problem ROUTE_NOT_FOUND, a match is forwarded with
+ * gw_proxy_forward. Returns the status sent (or a negative
  * BSS_ERR_* when no reply could be sent, see bss_http_handler). */
 int gw_proxy_handle(bss_request *req, void *ctx);
 

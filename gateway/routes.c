@@ -118,27 +118,14 @@ const gw_route *gw_routes_match(const gw_routes *rt, const char *path)
     return NULL;
 }
 
-int gw_routes_register(bss_http *h, bss_http_handler fn, void *ctx, char *err)
+int gw_routes_method_allowed(const char *method)
 {
-    char pattern[GW_ROUTES_MAX_DEPTH * 6 + 2];
-    for (int depth = 0; depth <= GW_ROUTES_MAX_DEPTH; depth++) {
-        size_t len = 0;
-        pattern[0] = '/';
-        pattern[1] = '\0';
-        for (int s = 1; s <= depth; s++) {
-            int w = snprintf(pattern + len, sizeof pattern - len, "/{p%d}", s);
-            if (w < 0 || (size_t)w >= sizeof pattern - len)
-                return BSS_ERR_INVALID;
-            len += (size_t)w;
-        }
-        for (int m = 0; GW_ROUTES_METHODS[m] != NULL; m++) {
-            int rc = bss_http_route(h, GW_ROUTES_METHODS[m], pattern, fn, ctx);
-            if (rc != BSS_OK) {
-                bss_seterr(err, "cannot route %s %s: %s", GW_ROUTES_METHODS[m], pattern,
-                           bss_strerror(rc));
-                return rc;
-            }
-        }
-    }
-    return BSS_OK;
+    if (method == NULL)
+        return 0;
+    if (strcmp(method, "HEAD") == 0)
+        return 1;
+    for (int m = 0; GW_ROUTES_METHODS[m] != NULL; m++)
+        if (strcmp(method, GW_ROUTES_METHODS[m]) == 0)
+            return 1;
+    return 0;
 }

@@ -16,14 +16,13 @@
  * whole path segments: "/customers" and "/customers/C1/orders" match,
  * "/customersX" does not.
  *
- * Routing inside the HTTP server: bss_http (shared/http.h) matches patterns
- * with a fixed number of segments and has no catch-all, so
- * gw_routes_register adds one handler under the patterns "/", "/{p1}", ...,
- * "/{p1}/.../{p8}" for each proxied method; the handler then looks the path
- * up with gw_routes_match. Built-in literal routes (/healthz, /readyz,
- * /metrics) are more specific and still win. Paths deeper than
- * GW_ROUTES_MAX_DEPTH segments, or with an empty segment ("/customers/",
- * "//"), are answered by bss_http itself with 404 NOT_FOUND.
+ * Routing inside the HTTP server: main installs gw_proxy_handle as
+ * bss_http's fallback handler (bss_http_set_fallback), so every request
+ * whose path no route pattern matches reaches it, whatever its depth, with
+ * empty segments or a trailing '/' intact; the handler then looks the path
+ * up with gw_routes_match. The built-in routes (/healthz, /readyz,
+ * /metrics) are the gateway's own; another method on them gets bss_http's
+ * 405.
  *
  * A gw_routes is caller-allocated, filled once before the server starts and
  * read-only afterwards, so any number of threads may read it.
@@ -36,9 +35,6 @@
 
 #define GW_ROUTES_MAX 8
 #define GW_URL_MAX 512
-/* The deepest path (in segments) the catch-all patterns cover; bounded by
- * BSS_HTTP_MAX_PARAMS. */
-#define GW_ROUTES_MAX_DEPTH 8
 #define GW_DEFAULT_PORT 8088
 
 typedef struct gw_route {
@@ -71,16 +67,12 @@ int gw_routes_load(gw_routes *rt, const bss_config *cfg, char *err);
  * or NULL when none does. */
 const gw_route *gw_routes_match(const gw_routes *rt, const char *path);
 
-/* Registers fn(req, ctx) on h for every method in GW_ROUTES_METHODS under
- * the catch-all patterns "/" .. "/{p1}/../{pN}" (N = GW_ROUTES_MAX_DEPTH).
- * Call before bss_http_start. Returns BSS_OK, or the first error of
- * bss_http_route (BSS_ERR_INVALID when the route table is full,
- * BSS_ERR_CONFLICT, BSS_ERR_NOMEM) with the failing pattern in err (may be
- * NULL); routes added before the failure stay registered. */
-int gw_routes_register(bss_http *h, bss_http_handler fn, void *ctx, char *err);
-
 /* The methods the gateway proxies, NULL-terminated ("GET", "POST", "PUT",
- * "PATCH", "DELETE", "OPTIONS"); HEAD is served through GET by bss_http. */
+ * "PATCH", "DELETE", "OPTIONS"); HEAD is proxied too (as HEAD). */
 extern const char *const GW_ROUTES_METHODS[];
+
+/* 1 when the gateway proxies method (one of GW_ROUTES_METHODS, or HEAD),
+ * else 0 (also for NULL). */
+int gw_routes_method_allowed(const char *method);
 
 #endif

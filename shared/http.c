@@ -5,7 +5,13 @@
  * runs the handler, adds a 500 if the handler sent nothing, then records the
  * metrics and the access log. Responses are written by hand (status line,
  * headers, body in one mg_write when small) so that Content-Length,
- * X-Request-Id and Connection are always exact. */
+ * X-Request-Id and Connection are always exact.
+ *
+ * Graceful stop: every request is counted in `inflight` for the whole of
+ * on_request. bss_http_stop sets `stopping` (new requests then get 503),
+ * waits on drain_cv until inflight is 0 (bounded by drain_ms), and only then
+ * calls mg_stop, because civetweb refuses every write once its own stop
+ * flag is set. */
 #include "http.h"
 
 #include "bss_error.h"
@@ -14,6 +20,7 @@
 
 #include <arpa/inet.h>
 #include <civetweb.h>
+#include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -57,6 +64,15 @@ struct bss_http {
     size_t nroutes;
     int (*ready)(void *ctx, char *why, size_t whylen);
     void *ready_ctx;
+    bss_http_handler fallback;
+    void *fallback_ctx;
+    /* graceful stop: requests inside on_request, and the drain */
+    int drain_ms;
+    atomic_int stopping;
+    atomic_long inflight;
+    int sync_ok; /* drain_mu/drain_cv initialized */
+    pthread_mutex_t drain_mu;
+    pthread_cond_t drain_cv;
 };
 
 enum body_state { BODY_NONE, BODY_CACHED, BODY_STREAMED, BODY_TOO_LARGE, BODY_IO_ERROR };
@@ -68,6 +84,7 @@ struct bss_request {
     const char *method;
     const char *path;
     const struct route *route;
+    int fallback; /* served by the fallback handler */
     const char *pnames[BSS_HTTP_MAX_PARAMS];
     const char *pvalues[BSS_HTTP_MAX_PARAMS];
     int nparams;
@@ -82,10 +99,13 @@ struct bss_request {
     int chunked;
     long long consumed;
     int eof;
+    int expect_continue; /* HTTP/1.1 "Expect: 100-continue" */
+    int continue_sent;
     /* reply */
     int replied;
     int status;
     int is_head;
+    int force_close; /* close after the reply without draining the body */
 };
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -151,7 +171,7 @@ bss_http *bss_http_new(const bss_http_options *opts, char *err)
         return NULL;
     }
     if (opts->num_threads < 0 || opts->request_timeout_ms < 0 ||
-        opts->keep_alive_timeout_ms < 0) {
+        opts->keep_alive_timeout_ms < 0 || opts->drain_timeout_ms < 0) {
         bss_seterr(err, "http: negative option");
         return NULL;
     }
@@ -177,6 +197,31 @@ bss_http *bss_http_new(const bss_http_options *opts, char *err)
     h->log = opts->log;
     h->metrics = opts->metrics;
     h->port = -1;
+    h->drain_ms = opts->drain_timeout_ms ? opts->drain_timeout_ms : BSS_HTTP_DEFAULT_DRAIN_MS;
+    atomic_init(&h->stopping, 0);
+    atomic_init(&h->inflight, 0);
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0) {
+        bss_seterr(err, "http: out of memory");
+        free(h);
+        return NULL;
+    }
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (pthread_mutex_init(&h->drain_mu, NULL) != 0) {
+        pthread_condattr_destroy(&ca);
+        bss_seterr(err, "http: out of memory");
+        free(h);
+        return NULL;
+    }
+    if (pthread_cond_init(&h->drain_cv, &ca) != 0) {
+        pthread_condattr_destroy(&ca);
+        pthread_mutex_destroy(&h->drain_mu);
+        bss_seterr(err, "http: out of memory");
+        free(h);
+        return NULL;
+    }
+    pthread_condattr_destroy(&ca);
+    h->sync_ok = 1;
     mg_init_library(0);
     h->lib_ref = 1;
     if (bss_http_route(h, "GET", "/healthz", builtin_healthz, h) != BSS_OK ||
@@ -284,6 +329,14 @@ void bss_http_set_readiness(bss_http *h, int (*ready)(void *ctx, char *why, size
     h->ready_ctx = ctx;
 }
 
+void bss_http_set_fallback(bss_http *h, bss_http_handler fn, void *ctx)
+{
+    if (h == NULL || h->started)
+        return;
+    h->fallback = fn;
+    h->fallback_ctx = ctx;
+}
+
 size_t bss_http_max_body(const bss_http *h) { return h ? h->max_body : 0; }
 
 int bss_http_port(const bss_http *h) { return h ? h->port : -1; }
@@ -388,10 +441,39 @@ static int waker_address(const bss_http *h, struct sockaddr_in *addr)
     return 1;
 }
 
+/* Waits until no request is inside on_request, at most drain_ms. New
+ * requests are answered 503 as soon as `stopping` is set, so only the
+ * handlers already running are waited for. */
+static void drain_requests(bss_http *h)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += h->drain_ms / 1000;
+    deadline.tv_nsec += (long)(h->drain_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    long left;
+    pthread_mutex_lock(&h->drain_mu);
+    while ((left = atomic_load(&h->inflight)) > 0) {
+        if (pthread_cond_timedwait(&h->drain_cv, &h->drain_mu, &deadline) == ETIMEDOUT) {
+            left = atomic_load(&h->inflight);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&h->drain_mu);
+    if (left > 0)
+        bss_log_warn(h->log, "http: %ld request(s) still running after %d ms; stopping anyway",
+                     left, h->drain_ms);
+}
+
 void bss_http_stop(bss_http *h)
 {
     if (h == NULL || h->mg == NULL)
         return;
+    atomic_store(&h->stopping, 1);
+    drain_requests(h);
     struct stop_waker w;
     atomic_init(&w.done, 0);
     pthread_t t;
@@ -415,6 +497,10 @@ void bss_http_free(bss_http *h)
     free(h->routes);
     if (h->lib_ref)
         mg_exit_library();
+    if (h->sync_ok) {
+        pthread_cond_destroy(&h->drain_cv);
+        pthread_mutex_destroy(&h->drain_mu);
+    }
     free(h);
 }
 
@@ -425,8 +511,10 @@ void bss_http_free(bss_http *h)
 static int split_path(char *path, char **segs)
 {
     int n = 0;
+    if (path[0] != '/')
+        return -1; /* "*" and the like: no pattern matches */
     char *p = path + 1;
-    if (path[0] != '/' || *p == '\0')
+    if (*p == '\0')
         return 0;
     for (;;) {
         if (n >= MAX_SEGMENTS)
@@ -541,7 +629,13 @@ static int send_reply(bss_request *req, int status, const char *content_type,
     req->replied = 1;
     req->status = status;
 
-    int keep = drain_body(req) && keep_alive_requested(req);
+    /* A client that sent "Expect: 100-continue" and got no 100 has not sent
+     * its body and waits for this answer: closing beats waiting for a body
+     * that may never come. */
+    int may_drain = !req->force_close &&
+                    !(req->expect_continue && !req->continue_sent && !body_complete(req));
+    int keep = may_drain && drain_body(req) && keep_alive_requested(req) &&
+               !atomic_load(&req->http->stopping);
     if (!keep)
         mg_disable_keep_alive(req->conn);
     int no_body = status < 200 || status == 204 || status == 304;
@@ -695,7 +789,9 @@ const char *bss_req_path(const bss_request *req) { return req->path; }
 const char *bss_req_query(const bss_request *req) { return req->ri->query_string; }
 const char *bss_req_route(const bss_request *req)
 {
-    return req->route ? req->route->pattern : "unmatched";
+    if (req->route != NULL)
+        return req->route->pattern;
+    return req->fallback ? "fallback" : "unmatched";
 }
 const char *bss_req_id(const bss_request *req) { return req->id; }
 const char *bss_req_correlation_id(const bss_request *req) { return req->corr; }
@@ -736,6 +832,18 @@ int bss_req_query_param(const bss_request *req, const char *name, char *out, siz
 
 /* ---- bodies ------------------------------------------------------------------- */
 
+/* Sends the interim "100 Continue" once, just before the body is first read,
+ * when the client asked for it and a body is still to come. */
+static void send_continue(bss_request *req)
+{
+    if (!req->expect_continue || req->continue_sent || req->replied || body_complete(req))
+        return;
+    req->continue_sent = 1;
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (mg_write(req->conn, cont, sizeof cont - 1) != (int)(sizeof cont - 1))
+        mg_disable_keep_alive(req->conn);
+}
+
 long long bss_req_read(bss_request *req, void *buf, size_t len)
 {
     if (req == NULL || req->body_state == BODY_CACHED)
@@ -743,6 +851,7 @@ long long bss_req_read(bss_request *req, void *buf, size_t len)
     req->body_state = BODY_STREAMED;
     if (len == 0)
         return 0;
+    send_continue(req);
     return raw_read(req, buf, len);
 }
 
@@ -772,6 +881,7 @@ int bss_req_body(bss_request *req, const char **body, size_t *len)
     char *buf = malloc(cap + 1);
     if (buf == NULL)
         return BSS_ERR_NOMEM;
+    send_continue(req);
     size_t got = 0;
     int rc = BSS_OK;
     for (;;) {
@@ -1009,6 +1119,25 @@ static void record(const bss_request *req, int64_t start_ns)
     }
 }
 
+/* Runs a handler and makes sure exactly one reply went out. */
+static void run_handler(bss_request *req, bss_http_handler fn, void *ctx, const char *method,
+                        const char *pattern)
+{
+    bss_http *h = req->http;
+    int rc = fn(req, ctx);
+    if (!req->replied) {
+        bss_log_write(h->log, BSS_LOG_ERROR, req->id, req->corr,
+                      "handler for %s %s sent no reply (returned %d)", method, pattern, rc);
+        bss_reply_problem(req, 500, "INTERNAL", "Internal error", NULL);
+        if (!req->replied) /* even the problem could not be built */
+            bss_reply_raw(req, 500, NULL, NULL, 0, NULL);
+    } else if (rc < 0) {
+        bss_log_write(h->log, BSS_LOG_WARN, req->id, req->corr,
+                      "handler for %s %s failed after replying: %s", method, pattern,
+                      bss_strerror(rc));
+    }
+}
+
 static void dispatch(bss_request *req)
 {
     bss_http *h = req->http;
@@ -1033,6 +1162,11 @@ static void dispatch(bss_request *req)
         }
     }
     if (best == NULL && any_best == NULL) {
+        if (h->fallback != NULL) {
+            req->fallback = 1;
+            run_handler(req, h->fallback, h->fallback_ctx, req->method, "fallback");
+            return;
+        }
         bss_reply_problemf(req, 404, "NOT_FOUND", "Not found", "no route for %s %s",
                            req->method, req->path);
         return;
@@ -1074,27 +1208,19 @@ static void dispatch(bss_request *req)
             req->nparams++;
         }
     }
-    int rc = best->fn(req, best->ctx);
-    if (!req->replied) {
-        bss_log_write(h->log, BSS_LOG_ERROR, req->id, req->corr,
-                      "handler for %s %s sent no reply (returned %d)", best->method,
-                      best->pattern, rc);
-        bss_reply_problem(req, 500, "INTERNAL", "Internal error", NULL);
-        if (!req->replied) /* even the problem could not be built */
-            bss_reply_raw(req, 500, NULL, NULL, 0, NULL);
-    } else if (rc < 0) {
-        bss_log_write(h->log, BSS_LOG_WARN, req->id, req->corr,
-                      "handler for %s %s failed after replying: %s", best->method,
-                      best->pattern, bss_strerror(rc));
-    }
+    run_handler(req, best->fn, best->ctx, best->method, best->pattern);
 }
 
 static int on_request(struct mg_connection *conn, void *cbdata)
 {
     int64_t start = bss_monotonic_ns();
+    bss_http *h = cbdata;
+    /* Counted before `stopping` is looked at: a stop that has not yet seen
+     * this request waits for it (see drain_requests). */
+    atomic_fetch_add(&h->inflight, 1);
     bss_request req;
     memset(&req, 0, sizeof req);
-    req.http = cbdata;
+    req.http = h;
     req.conn = conn;
     req.ri = mg_get_request_info(conn);
     req.method = req.ri->request_method ? req.ri->request_method : "";
@@ -1103,16 +1229,34 @@ static int on_request(struct mg_connection *conn, void *cbdata)
     req.content_length = req.ri->content_length;
     const char *te = mg_get_header(conn, "Transfer-Encoding");
     req.chunked = te != NULL && strcasestr(te, "chunked") != NULL;
+    const char *expect = mg_get_header(conn, "Expect");
+    req.expect_continue = expect != NULL && strcasecmp(expect, "100-continue") == 0 &&
+                          req.ri->http_version != NULL &&
+                          strcmp(req.ri->http_version, "1.1") == 0;
     set_ids(&req);
-    req.pathbuf = strdup(req.path);
-    if (req.pathbuf == NULL)
-        bss_reply_raw(&req, 500, NULL, NULL, 0, NULL);
-    else
-        dispatch(&req);
+    if (atomic_load(&h->stopping)) {
+        req.force_close = 1;
+        bss_reply_problem_h(&req, 503, "SHUTTING_DOWN", "Shutting down",
+                            "the server is stopping; retry the request", "Retry-After: 1\r\n");
+        if (!req.replied)
+            bss_reply_raw(&req, 503, NULL, NULL, 0, "Retry-After: 1\r\n");
+    } else {
+        req.pathbuf = strdup(req.path);
+        if (req.pathbuf == NULL)
+            bss_reply_raw(&req, 500, NULL, NULL, 0, NULL);
+        else
+            dispatch(&req);
+    }
     record(&req, start);
     free(req.pathbuf);
     free(req.body);
-    return req.status > 0 ? req.status : 500;
+    int status = req.status > 0 ? req.status : 500;
+    if (atomic_fetch_sub(&h->inflight, 1) == 1 && atomic_load(&h->stopping)) {
+        pthread_mutex_lock(&h->drain_mu);
+        pthread_cond_broadcast(&h->drain_cv);
+        pthread_mutex_unlock(&h->drain_mu);
+    }
+    return status;
 }
 
 /* Errors civetweb detects itself (malformed request line, headers too large)

@@ -15,10 +15,15 @@
  *     and a literal beats a {param} ("/raters/usage-files" beats
  *     "/raters/{svcContNo}"). Registration order breaks exact ties.
  *   - A path some pattern matches, but not with this method, gets 405 with an
- *     Allow header listing every method that would work; no matching pattern
- *     gives 404. Both are problem+json. HEAD is served by the GET route with
- *     the body left out. Paths are matched after civetweb URL-decodes them,
- *     so an encoded "/" (%2F) in a parameter splits the segment.
+ *     Allow header listing every method that would work. A path no pattern
+ *     matches at all, whatever the method (any depth, a trailing '/', more
+ *     than 16 segments, "*"), goes to the fallback handler when one is set
+ *     (see bss_http_set_fallback), else gets 404 NOT_FOUND. Both are
+ *     problem+json. HEAD is served by the GET route with the body left out
+ *     (the fallback sees HEAD itself). Paths are matched after civetweb
+ *     URL-decodes and cleans them ("//" collapses to "/", "." and ".."
+ *     segments are resolved), so an encoded "/" (%2F) in a parameter splits
+ *     the segment.
  *   - Requests civetweb rejects itself (malformed request line, headers over
  *     16 KiB) get a problem+json too, code BAD_REQUEST etc., and the
  *     connection is closed.
@@ -30,17 +35,28 @@
  *     < 0 without replying, produces 500 problem INTERNAL.
  *   - Every request counts in bss_http_requests_total{route,method,status}
  *     and bss_http_request_duration_seconds{route}, where route is the
- *     matched pattern or "unmatched", and is logged at debug level.
+ *     matched pattern, "fallback" for the fallback handler, or "unmatched"
+ *     (404, and 503 while stopping), and is logged at debug level.
  *   - Request bodies are capped at max_body_bytes without buffering beyond
  *     the cap: Content-Length is checked first, and chunked bodies are
  *     counted while they are read. When a reply is sent while part of the
  *     request body is unread, up to max_body_bytes more are drained so the
  *     connection can be kept alive; past that the connection is closed after
  *     the response.
+ *   - "Expect: 100-continue" (HTTP/1.1): bss_req_body and bss_req_read send
+ *     "HTTP/1.1 100 Continue" once, just before the body is first read (not
+ *     for a request without a body, nor when bss_req_body refuses it by
+ *     Content-Length). A reply sent before that does not wait for the body,
+ *     which the client has not sent: it goes out with Connection: close and
+ *     nothing is drained.
+ *   - Graceful stop: bss_http_stop first makes every new request get 503
+ *     SHUTTING_DOWN (Retry-After: 1, Connection: close), lets the handlers
+ *     already running finish and send their replies (with Connection:
+ *     close), at most drain_timeout_ms, and only then stops civetweb.
  *
- * Threading: configure (route, set_readiness) before bss_http_start; after
- * that the route table is read-only and handlers run concurrently on
- * civetweb's worker threads. A bss_request is valid only inside its handler
+ * Threading: configure (route, set_readiness, set_fallback) before
+ * bss_http_start; after that the route table is read-only and handlers run
+ * concurrently on civetweb's worker threads. A bss_request is valid only inside its handler
  * call and belongs to that one thread.
  */
 #ifndef BSS_HTTP_H
@@ -71,6 +87,8 @@ typedef struct bss_http_options {
     size_t max_body_bytes;     /* bss_req_body/bss_req_json cap; 0 -> 1 MiB */
     int request_timeout_ms;    /* socket read/write timeout; 0 -> 30000 */
     int keep_alive_timeout_ms; /* idle keep-alive wait; 0 -> 5000 */
+    int drain_timeout_ms;      /* how long bss_http_stop waits for running
+                                  requests; 0 -> BSS_HTTP_DEFAULT_DRAIN_MS */
     const char *service;       /* for logs; may be NULL */
     bss_log *log;              /* may be NULL; not owned */
     bss_metrics *metrics;      /* may be NULL; not owned */
@@ -79,6 +97,7 @@ typedef struct bss_http_options {
 #define BSS_HTTP_DEFAULT_THREADS 32
 #define BSS_HTTP_DEFAULT_MAX_BODY (1024u * 1024u)
 #define BSS_HTTP_DEFAULT_TIMEOUT_MS 30000
+#define BSS_HTTP_DEFAULT_DRAIN_MS 10000
 #define BSS_HTTP_MAX_ROUTES 256
 #define BSS_HTTP_MAX_PARAMS 8
 #define BSS_HTTP_MAX_JSON_DEPTH 32
@@ -103,6 +122,16 @@ bss_http *bss_http_new(const bss_http_options *opts, char *err);
 int bss_http_route(bss_http *h, const char *method, const char *pattern,
                    bss_http_handler fn, void *ctx);
 
+/* Sets the handler for requests whose path matches no route pattern with
+ * any method: instead of the 404 NOT_FOUND, fn(req, ctx) runs with the same
+ * contract as a route handler (exactly one reply; bss_req_route gives
+ * "fallback", which is also the metrics route label; bss_req_param finds
+ * nothing). Any method reaches it, HEAD included as "HEAD". A path that a
+ * pattern matches with another method still gets 405 and never reaches
+ * the fallback, and the built-in routes stay. NULL fn removes it. Only
+ * before start (ignored after). */
+void bss_http_set_fallback(bss_http *h, bss_http_handler fn, void *ctx);
+
 /* Sets the readiness check behind GET /readyz. ready() returns BSS_OK when
  * the service can take traffic, anything else when not, and then may write
  * a reason into why (whylen bytes). GET /readyz answers 200
@@ -121,12 +150,22 @@ int bss_http_start(bss_http *h, char *err);
  * else -1. */
 int bss_http_port(const bss_http *h);
 
-/* Stops accepting connections and waits for in-flight requests to finish
- * (mg_stop). Takes milliseconds plus the in-flight requests (a helper
- * thread pokes the listening socket so civetweb's 2-second poll does not
- * delay it); an idle keep-alive connection can still hold it up to ~2 s.
- * Idempotent; safe on a server that never started; NULL no-op. A stopped
- * server cannot be started again. */
+/* Stops gracefully, in two steps:
+ *   1. drain: from now on every new request (on a new or a kept-alive
+ *      connection) is answered 503 problem SHUTTING_DOWN with Retry-After: 1
+ *      and Connection: close, without running its handler or reading its
+ *      body. The requests whose handlers are already running finish and
+ *      their replies go out in full (with Connection: close). This waits
+ *      until none is left, or drain_timeout_ms at most (then a warning is
+ *      logged and the stragglers cannot reply any more). Idle keep-alive
+ *      connections are not waited for.
+ *   2. mg_stop: the listener closes and civetweb's threads are joined (a
+ *      helper thread pokes the listening socket so civetweb's 2-second poll
+ *      does not delay it); an idle keep-alive connection can still hold this
+ *      step up to ~2 s.
+ * So with nothing running it takes milliseconds. Call from one thread, not
+ * from a handler. Idempotent; safe on a server that never started; NULL
+ * no-op. A stopped server cannot be started again. */
 void bss_http_stop(bss_http *h);
 
 /* Stops (if needed) and frees the server, then releases the civetweb
@@ -144,8 +183,8 @@ const char *bss_req_method(const bss_request *req);
 const char *bss_req_path(const bss_request *req);
 /* Raw (still encoded) query string after '?', or NULL when there is none. */
 const char *bss_req_query(const bss_request *req);
-/* The route pattern that matched ("/customers/{svcContNo}"), or
- * "unmatched". */
+/* The route pattern that matched ("/customers/{svcContNo}"), "fallback"
+ * inside the fallback handler, or "unmatched". */
 const char *bss_req_route(const bss_request *req);
 
 /* Copies the URL-decoded value of query parameter `name` (first
@@ -178,7 +217,8 @@ struct mg_connection *bss_req_conn(bss_request *req);
 /* The server's log (may be NULL), for handlers logging with the ids. */
 bss_log *bss_req_log(const bss_request *req);
 
-/* Reads the whole body once and caches it: *body points to len bytes plus a
+/* Reads the whole body once and caches it (sending "100 Continue" first
+ * when the client expects it): *body points to len bytes plus a
  * terminating NUL, owned by the request (freed after the handler returns).
  * Later calls return the same bytes. Returns BSS_OK; BSS_ERR_INVALID when
  * the body exceeds max_body_bytes (nothing beyond the cap is read; reply
@@ -189,8 +229,9 @@ bss_log *bss_req_log(const bss_request *req);
 int bss_req_body(bss_request *req, const char **body, size_t *len);
 
 /* Streams the body: reads up to len bytes into buf (chunked encoding is
- * decoded). Returns the number of bytes read, 0 at the end of the body, or
- * a negative value on error (client gone, timeout). Not capped by
+ * decoded); the first call with len > 0 sends "100 Continue" when the
+ * client expects it. Returns the number of bytes read, 0 at the end of the
+ * body, or a negative value on error (client gone, timeout). Not capped by
  * max_body_bytes: the caller enforces its own limit. Do not mix with
  * bss_req_body on one request. */
 long long bss_req_read(bss_request *req, void *buf, size_t len);

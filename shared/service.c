@@ -143,13 +143,15 @@ static int init_inner(bss_service *svc, const char *default_listen, int argc, ch
     const char *listen =
         bss_config_get(cfg, key, bss_config_get(cfg, "BSS_LISTEN", default_listen));
 
-    long long max_body, threads, timeout;
+    long long max_body, threads, timeout, drain;
     if ((rc = get_positive(cfg, "BSS_MAX_BODY_BYTES", BSS_HTTP_DEFAULT_MAX_BODY,
                            (long long)1 << 40, &max_body, err)) != BSS_OK ||
         (rc = get_positive(cfg, "BSS_HTTP_THREADS", BSS_HTTP_DEFAULT_THREADS, 10000, &threads,
                            err)) != BSS_OK ||
         (rc = get_positive(cfg, "BSS_HTTP_TIMEOUT_MS", BSS_HTTP_DEFAULT_TIMEOUT_MS,
-                           24LL * 3600 * 1000, &timeout, err)) != BSS_OK)
+                           24LL * 3600 * 1000, &timeout, err)) != BSS_OK ||
+        (rc = get_positive(cfg, "BSS_HTTP_DRAIN_MS", BSS_HTTP_DEFAULT_DRAIN_MS,
+                           3600LL * 1000, &drain, err)) != BSS_OK)
         return rc;
 
     bss_http_options opts;
@@ -158,6 +160,7 @@ static int init_inner(bss_service *svc, const char *default_listen, int argc, ch
     opts.num_threads = (int)threads;
     opts.max_body_bytes = (size_t)max_body;
     opts.request_timeout_ms = (int)timeout;
+    opts.drain_timeout_ms = (int)drain;
     opts.service = svc->name;
     opts.log = svc->log;
     opts.metrics = svc->metrics;

@@ -33,6 +33,8 @@
  *   BSS_MAX_BODY_BYTES  request body cap (1048576)
  *   BSS_HTTP_THREADS    HTTP worker threads = max connections (32)
  *   BSS_HTTP_TIMEOUT_MS HTTP request timeout (30000)
+ *   BSS_HTTP_DRAIN_MS   on SIGTERM, how long running requests may take to
+ *                       finish (10000); see bss_http_stop
  */
 #ifndef BSS_SERVICE_H
 #define BSS_SERVICE_H
@@ -103,7 +105,8 @@ int bss_service_add_shutdown(bss_service *svc, void (*fn)(void *ctx), void *ctx)
 
 /* Starts the HTTP server, logs "started" (with the port), then waits with
  * sigwait() for SIGINT or SIGTERM. Then logs "stopping", stops the HTTP
- * server (waiting for in-flight requests), runs the shutdown hooks, logs
+ * server (new requests get 503 while the in-flight ones finish, for at most
+ * BSS_HTTP_DRAIN_MS; see bss_http_stop), runs the shutdown hooks, logs
  * "stopped" and returns BSS_OK. When the server cannot start it returns
  * BSS_ERR_IO with the reason in err, after running the shutdown hooks. */
 int bss_service_run(bss_service *svc, char *err);

@@ -213,6 +213,39 @@ def raw_exchange(port, head, body_chunks=(), timeout=15):
         sock.close()
 
 
+def expect_exchange(port, head, body=None, timeout=10):
+    """Sends a request head carrying "Expect: 100-continue" and no body, and
+    reads the first response head. When that is a 100 and body is given,
+    sends the body and reads the final response too. Returns
+    (seconds until the first response, [(status, headers, body)...])."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        t0 = time.monotonic()
+        sock.sendall(head)
+        f = sock.makefile("rb")
+        answers, first_at = [], None
+        while True:
+            status = int(f.readline().decode().split()[1])
+            if first_at is None:
+                first_at = time.monotonic() - t0
+            headers = {}
+            while True:
+                line = f.readline().decode()
+                if line in ("\r\n", "\n", ""):
+                    break
+                k, _, v = line.partition(":")
+                headers[k.strip().lower()] = v.strip()
+            data = f.read(int(headers.get("content-length", "0"))) if status >= 200 else b""
+            answers.append((status, headers, data))
+            if status >= 200 or body is None:
+                break
+            sock.sendall(body)
+        f.close()
+        return first_at, answers
+    finally:
+        sock.close()
+
+
 def port_accepts(port):
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -299,7 +332,8 @@ class GatewayProxy(GatewayBase):
                                  (name, prefix, None))
 
     def test_prefix_matches_whole_segments_only(self):
-        for path in ("/customersX", "/customersX/1", "/nope", "/nope/a/b", "/", "/rater/1"):
+        for path in ("/customersX", "/customersX/1", "/nope", "/nope/a/b", "/", "/rater/1",
+                     "/nope/1/2/3/4/5/6/7/8/9/10", "/nope/"):
             with self.subTest(path=path):
                 status, headers, data = call(self.port, "GET", path)
                 self.assertEqual(status, 404)
@@ -313,6 +347,16 @@ class GatewayProxy(GatewayBase):
         self.assertEqual(status, 404)
         self.assertEqual(headers["X-Request-Id"], "rid-404")
         self.assertEqual(json.loads(data)["code"], "ROUTE_NOT_FOUND")
+
+    def test_unproxied_methods_get_405(self):
+        for path in ("/customers/C1", "/nope"):
+            with self.subTest(path=path):
+                status, headers, data = call(self.port, "PROPFIND", path)
+                self.assertEqual(status, 405)
+                self.assertEqual(json.loads(data)["code"], "METHOD_NOT_ALLOWED")
+                self.assertIn("PATCH", headers["Allow"])
+        status, headers, _ = call(self.port, "DELETE", "/healthz")
+        self.assertEqual((status, headers["Allow"]), (405, "GET, HEAD"))
 
     def test_builtin_endpoints_stay_the_gateways(self):
         status, _, data = call(self.port, "GET", "/healthz")
@@ -331,6 +375,49 @@ class GatewayProxy(GatewayBase):
         info, _ = echo(self.port, "GET", "/customers/a%20b/%C3%A9?q=a%20b")
         self.assertEqual(info["path"], "/customers/a%20b/%C3%A9")
         self.assertEqual(info["query"], "q=a%20b")
+
+    def test_paths_of_any_depth_and_trailing_slashes_reach_the_upstream_intact(self):
+        deep = "/raters/" + "/".join(f"s{i}" for i in range(1, 21))  # 21 segments
+        for path in (deep, deep + "/", "/customers/", "/customers/C1/orders/",
+                     "/billings/a/b/c/d/e/f/g/h/i/"):
+            with self.subTest(path=path):
+                info, _ = echo(self.port, "GET", path + "?x=1")
+                self.assertEqual((info["path"], info["query"]), (path, "x=1"))
+        body = b'{"deep":true}'
+        info, _ = echo(self.port, "POST", deep + "/", body=body,
+                       headers={"Content-Type": "application/json"})
+        self.assertEqual((info["method"], info["path"], info["body"]),
+                         ("POST", deep + "/", body.decode()))
+        status, _, data = call(self.port, "HEAD", deep + "/")
+        self.assertEqual((status, data), (200, b""))
+        self.assertEqual(self.upstreams["rater"].seen[-1]["method"], "HEAD")
+
+    # -- Expect: 100-continue -------------------------------------------------------
+    def test_expect_100_continue_then_the_body_is_forwarded(self):
+        body = os.urandom(200 * 1024)  # streamed (over the small-body size)
+        small = b'{"small":1}'
+        for payload in (body, small):
+            with self.subTest(length=len(payload)):
+                head = (b"POST /raters/usage-files HTTP/1.1\r\nHost: gw\r\n"
+                        b"Content-Type: application/octet-stream\r\n"
+                        b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(payload))
+                _, answers = expect_exchange(self.port, head, payload)
+                self.assertEqual([a[0] for a in answers], [100, 200])
+                info = json.loads(answers[1][2])
+                self.assertEqual(info["sha256"], hashlib.sha256(payload).hexdigest())
+                self.assertNotIn("expect", info["headers"])
+
+    def test_expect_100_continue_refused_request_answers_before_the_body(self):
+        # The body is never sent: the answer must come without a 100 and
+        # without waiting for it (the old behaviour stalled until a timeout).
+        head = (b"POST /unknown/x HTTP/1.1\r\nHost: gw\r\nContent-Type: text/csv\r\n"
+                b"Expect: 100-continue\r\nContent-Length: 100000\r\n\r\n")
+        took, answers = expect_exchange(self.port, head, timeout=5)
+        self.assertEqual(len(answers), 1)
+        status, headers, data = answers[0]
+        self.assertEqual((status, json.loads(data)["code"]), (404, "ROUTE_NOT_FOUND"))
+        self.assertEqual(headers["connection"], "close")
+        self.assertLess(took, 0.5)
 
     # -- methods and bodies ----------------------------------------------------------
     def test_methods_and_small_bodies(self):
@@ -609,11 +696,6 @@ class GatewayLifecycle(GatewayBase):
             s.bind(("0.0.0.0", port))
             s.listen()
 
-    # Known shared/http limitation: bss_http_stop calls mg_stop at once, and
-    # civetweb refuses every mg_write once its stop flag is set, so a request
-    # in flight at SIGTERM reaches its handler's end but its answer is never
-    # written. Remove the decorator when bss_http drains before mg_stop.
-    @unittest.expectedFailure
     def test_sigterm_lets_the_in_flight_request_finish(self):
         port = self.start_gateway("gw-drain")
         up = self.upstreams["customer"]
@@ -631,18 +713,26 @@ class GatewayLifecycle(GatewayBase):
             wait_until(up.arrived.is_set, timeout=10, what="the request to reach the upstream")
             proc = self.procs.procs["gw-drain"]
             proc.terminate()
-            # The listener closes only after civetweb's stop flag is set.
-            wait_until(lambda: not port_accepts(port), timeout=10,
-                       what="the gateway to stop listening")
+            # While the held request drains, new requests are refused.
+            wait_until(lambda: call(port, "GET", "/healthz", timeout=5)[0] == 503, timeout=10,
+                       what="a 503 while the gateway drains")
+            status, headers, data = call(port, "GET", "/customers/late", timeout=5)
+            self.assertEqual(status, 503)
+            self.assertEqual(json.loads(data)["code"], "SHUTTING_DOWN")
+            self.assertEqual((headers["Retry-After"], headers["Connection"]), ("1", "close"))
+            self.assertIsNone(proc.poll())
+            self.assertNotIn("/customers/late", [s["path"] for s in up.seen])
         finally:
             up.release.set()
         t.join(20)
         wait_until(lambda: proc.poll() is not None, timeout=15, what="the gateway to exit")
         self.assertEqual(proc.returncode, 0, self.procs.log_of("gw-drain"))
         self.assertNotIn("error", result)
-        status, _, data = result["response"]
+        status, headers, data = result["response"]
         self.assertEqual(status, 200)
+        self.assertEqual(headers["Connection"], "close")
         self.assertEqual(json.loads(data)["path"], "/customers/hold/1")
+        self.assertFalse(port_accepts(port))
 
     def test_default_upstreams_derive_from_bss_port(self):
         for _ in range(50):

@@ -2,7 +2,8 @@
  * test_http_runtime.c - the service runtime: config precedence, JSON logs,
  * metrics rendering, and the HTTP server spoken to over real sockets
  * (routing, problems, request ids, body limits, JSON checks, built-in
- * routes, keep-alive), plus the service skeleton's start/stop cycle.
+ * routes, keep-alive, the fallback handler, Expect: 100-continue, the
+ * graceful stop), plus the service skeleton's start/stop cycle.
  */
 #include "bss_error.h"
 #include "check.h"
@@ -25,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 static check_counts C;
@@ -87,7 +89,7 @@ static int send_all(int fd, const char *p, size_t n)
 
 static const char *resp_header(const struct resp *r, const char *name)
 {
-    static char value[1024]; /* test-only scratch; tests are single-threaded here */
+    static _Thread_local char value[1024]; /* test-only scratch, one per thread */
     size_t nl = strlen(name);
     const char *p = strstr(r->headers, "\r\n");
     while (p != NULL && p[2] != '\0') {
@@ -318,6 +320,115 @@ static int check_ready(void *ctx, char *why, size_t whylen)
 }
 
 static int64_t backlog_fn(void *ctx) { return *(const int64_t *)ctx; }
+
+static int h_fallback(bss_request *req, void *ctx)
+{
+    (void)ctx;
+    char out[2048];
+    int n = snprintf(out, sizeof out, "fb|%s|%s|%s|%s", bss_req_method(req), bss_req_path(req),
+                     bss_req_route(req), bss_req_query(req) ? bss_req_query(req) : "-");
+    return bss_reply_raw(req, 200, "text/plain", out, (size_t)n, NULL);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A handler that blocks until the test releases it, then replies with a
+ * large body (several writes). */
+#define BLOCK_REPLY_LEN 200000
+struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int entered;
+    int released;
+};
+
+static int h_block(bss_request *req, void *ctx)
+{
+    struct gate *g = ctx;
+    pthread_mutex_lock(&g->mu);
+    g->entered++;
+    pthread_cond_broadcast(&g->cv);
+    while (!g->released)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    char *body = malloc(BLOCK_REPLY_LEN);
+    if (body == NULL)
+        return BSS_ERR_NOMEM;
+    memset(body, 'r', BLOCK_REPLY_LEN);
+    int rc = bss_reply_raw(req, 200, "text/plain", body, BLOCK_REPLY_LEN, NULL);
+    free(body);
+    return rc;
+}
+
+static void gate_release(struct gate *g)
+{
+    pthread_mutex_lock(&g->mu);
+    g->released = 1;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* Waits (up to 5 s) until the handler has been entered. */
+static int gate_wait_entered(struct gate *g)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 5;
+    pthread_mutex_lock(&g->mu);
+    int rc = 0;
+    while (!g->entered && rc == 0)
+        rc = pthread_cond_timedwait(&g->cv, &g->mu, &dl);
+    int entered = g->entered;
+    pthread_mutex_unlock(&g->mu);
+    return entered;
+}
+
+/* A client request on its own thread. */
+struct client_call {
+    int port;
+    const char *path;
+    int rc;
+    struct resp r;
+    char connection[32];
+};
+
+static void *client_run(void *arg)
+{
+    struct client_call *cc = arg;
+    cc->rc = request(cc->port, "GET", cc->path, NULL, NULL, &cc->r);
+    const char *c = cc->rc == 0 ? resp_header(&cc->r, "Connection") : NULL;
+    snprintf(cc->connection, sizeof cc->connection, "%s", c ? c : "");
+    return NULL;
+}
+
+struct stopper {
+    bss_http *h;
+    double done_at; /* 0 until bss_http_stop returned */
+    pthread_mutex_t mu;
+};
+
+static void *stop_run(void *arg)
+{
+    struct stopper *st = arg;
+    bss_http_stop(st->h);
+    pthread_mutex_lock(&st->mu);
+    st->done_at = now_s();
+    pthread_mutex_unlock(&st->mu);
+    return NULL;
+}
+
+static double stopper_done(struct stopper *st)
+{
+    pthread_mutex_lock(&st->mu);
+    double d = st->done_at;
+    pthread_mutex_unlock(&st->mu);
+    return d;
+}
 
 /* ---- tests --------------------------------------------------------------------- */
 
@@ -802,6 +913,73 @@ static void test_server(const char *dir)
         close(fd);
     }
 
+    /* Expect: 100-continue: one 100 just before the body is read (bss_req_json
+     * and bss_req_read alike), then the reply; the connection stays usable */
+    {
+        int fd = conn_open(port);
+        const char *body = "{\"e\":1}";
+        char head[512];
+        snprintf(head, sizeof head,
+                 "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 "Expect: 100-continue\r\nContent-Length: %zu\r\n\r\n",
+                 strlen(body));
+        CHECK(&C, send_all(fd, head, strlen(head)) == 0);
+        CHECK(&C, read_response(fd, &r, 0) == 0 && r.status == 100 && r.body_len == 0);
+        resp_free(&r);
+        CHECK(&C, send_all(fd, body, strlen(body)) == 0);
+        CHECK(&C, read_response(fd, &r, 0) == 0);
+        CHECK(&C, r.status == 201 && strcmp(r.body, body) == 0);
+        CHECK(&C, resp_header(&r, "Connection") &&
+                      strcmp(resp_header(&r, "Connection"), "keep-alive") == 0);
+        resp_free(&r);
+        snprintf(head, sizeof head,
+                 "POST /raters/usage-files HTTP/1.1\r\nHost: x\r\n"
+                 "Expect: 100-Continue\r\nContent-Length: 3000\r\n\r\n");
+        CHECK(&C, send_all(fd, head, strlen(head)) == 0);
+        CHECK(&C, read_response(fd, &r, 0) == 0 && r.status == 100);
+        resp_free(&r);
+        char csv[3000];
+        memset(csv, 'c', sizeof csv);
+        CHECK(&C, send_all(fd, csv, sizeof csv) == 0);
+        CHECK(&C, read_response(fd, &r, 0) == 0);
+        CHECK(&C, r.status == 200 && strcmp(r.body, "3000") == 0);
+        resp_free(&r);
+        close(fd);
+    }
+    /* Expect: 100-continue answered without reading the body (unknown path,
+     * wrong media type, too large by Content-Length): the reply comes at once,
+     * without a 100, although the body is never sent, and the connection is
+     * closed instead of waiting for the body */
+    {
+        const char *heads[] = {
+            "POST /nope HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            "Content-Length: 5\r\n\r\n",
+            "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            "Content-Type: text/plain\r\nContent-Length: 5\r\n\r\n",
+            "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n",
+        };
+        const int want[] = {404, 415, 413};
+        const char *codes[] = {"NOT_FOUND", "UNSUPPORTED_MEDIA_TYPE", "BODY_TOO_LARGE"};
+        for (int i = 0; i < 3; i++) {
+            int fd = conn_open(port);
+            double t0 = now_s();
+            CHECK(&C, send_all(fd, heads[i], strlen(heads[i])) == 0);
+            CHECK(&C, read_response(fd, &r, 0) == 0);
+            double took = now_s() - t0;
+            if (took >= 0.5)
+                fprintf(stderr, "Expect reply %d took %.3f s\n", i, took);
+            CHECK(&C, took < 0.5);
+            CHECK_PROBLEM(&r, want[i], codes[i]);
+            CHECK(&C, resp_header(&r, "Connection") &&
+                          strcmp(resp_header(&r, "Connection"), "close") == 0);
+            resp_free(&r);
+            char c;
+            CHECK(&C, recv(fd, &c, 1, 0) == 0); /* closed, nothing more (no late 100) */
+            close(fd);
+        }
+    }
+
     /* handlers that send nothing */
     CHECK(&C, request(port, "GET", "/silent", NULL, NULL, &r) == 0);
     CHECK_PROBLEM(&r, 500, "INTERNAL");
@@ -821,9 +999,9 @@ static void test_server(const char *dir)
     CHECK(&C, j && strcmp(jstr(j, "detail"), "warming up") == 0);
     cJSON_Delete(j);
     resp_free(&r);
-    /* read by check_ready on a server thread */
-    // cppcheck-suppress unreadVariable
-    rd.ready = 1;
+    /* read by check_ready on a server thread (through the pointer it was given) */
+    struct readiness *rdp = &rd;
+    rdp->ready = 1;
     CHECK(&C, request(port, "GET", "/readyz", NULL, NULL, &r) == 0);
     CHECK(&C, r.status == 200 && strcmp(r.body, "{\"status\":\"ready\"}") == 0);
     resp_free(&r);
@@ -879,6 +1057,194 @@ static void test_server(const char *dir)
     CHECK(&C, valid);
     CHECK(&C, access == 2);
     free(text);
+}
+
+/* The fallback handler gets every path no pattern matches, at any depth, with
+ * empty segments and trailing slashes; a pattern with another method still
+ * gives 405. */
+static void test_fallback(void)
+{
+    bss_metrics *m = bss_metrics_new();
+    bss_http_options o = {.listen = "127.0.0.1:0", .num_threads = 4, .metrics = m};
+    char err[BSS_ERRLEN] = "";
+    bss_http *h = bss_http_new(&o, err);
+    CHECK(&C, h != NULL);
+    CHECK(&C, bss_http_route(h, "GET", "/a/{x}", h_tag, "route") == BSS_OK);
+    bss_http_set_fallback(h, h_fallback, NULL);
+    CHECK(&C, bss_http_start(h, err) == BSS_OK);
+    bss_http_set_fallback(h, NULL, NULL); /* after start: ignored */
+    int port = bss_http_port(h);
+    struct resp r;
+
+    CHECK(&C, request(port, "GET", "/a/1", NULL, NULL, &r) == 0);
+    CHECK(&C, r.status == 200 && strcmp(r.body, "route") == 0);
+    resp_free(&r);
+    CHECK(&C, request(port, "DELETE", "/a/1", NULL, NULL, &r) == 0);
+    CHECK_PROBLEM(&r, 405, "METHOD_NOT_ALLOWED");
+    resp_free(&r);
+    CHECK(&C, request(port, "POST", "/healthz", NULL, "x", &r) == 0);
+    CHECK_PROBLEM(&r, 405, "METHOD_NOT_ALLOWED");
+    resp_free(&r);
+    CHECK(&C, request(port, "GET", "/healthz", NULL, NULL, &r) == 0);
+    CHECK(&C, r.status == 200 && strcmp(r.body, "{\"status\":\"ok\"}") == 0);
+    resp_free(&r);
+
+    static const struct {
+        const char *method, *target, *want;
+    } cases[] = {
+        {"GET", "/", "fb|GET|/|fallback|-"},
+        {"GET", "/nope", "fb|GET|/nope|fallback|-"},
+        {"PUT", "/a/1/b", "fb|PUT|/a/1/b|fallback|-"},
+        {"GET", "/a/", "fb|GET|/a/|fallback|-"},
+        /* civetweb cleans the path: "//" collapses, dot segments resolve */
+        {"GET", "/a//x/./y/../?q=1", "fb|GET|/a/x/|fallback|q=1"},
+        {"PATCH", "/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17/18/19/20/",
+         "fb|PATCH|/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17/18/19/20/|fallback|-"},
+        {"PROPFIND", "/dav", "fb|PROPFIND|/dav|fallback|-"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CHECK(&C, request(port, cases[i].method, cases[i].target, NULL, NULL, &r) == 0);
+        int ok = r.status == 200 && r.body && strcmp(r.body, cases[i].want) == 0;
+        if (!ok)
+            fprintf(stderr, "fallback %s %s: %d %s\n", cases[i].method, cases[i].target,
+                    r.status, r.body ? r.body : "");
+        CHECK(&C, ok);
+        resp_free(&r);
+    }
+    /* HEAD reaches the fallback as HEAD, and the body is left out */
+    CHECK(&C, request(port, "HEAD", "/x/y", NULL, NULL, &r) == 0);
+    CHECK(&C, r.status == 200 && r.body_len == 0 &&
+                  strcmp(resp_header(&r, "Content-Length"), "23") == 0); /* fb|HEAD|/x/y|fallback|- */
+    resp_free(&r);
+
+    CHECK(&C, request(port, "GET", "/metrics", NULL, NULL, &r) == 0);
+    CHECK(&C, r.status == 200 && strstr(r.body, "bss_http_requests_total{route=\"fallback\","
+                                                "method=\"GET\",status=\"200\"} 4\n") != NULL);
+    CHECK(&C, strstr(r.body, "route=\"unmatched\"") == NULL);
+    resp_free(&r);
+    bss_http_free(h);
+    bss_metrics_free(m);
+}
+
+/* bss_http_stop lets a running handler finish and send its whole reply,
+ * while requests arriving during the drain get 503 SHUTTING_DOWN. */
+static void test_drain(void)
+{
+    bss_http_options o = {.listen = "127.0.0.1:0", .num_threads = 8};
+    char err[BSS_ERRLEN] = "";
+    bss_http *h = bss_http_new(&o, err);
+    CHECK(&C, h != NULL);
+    struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    CHECK(&C, bss_http_route(h, "GET", "/block", h_block, &g) == BSS_OK);
+    CHECK(&C, bss_http_start(h, err) == BSS_OK);
+    int port = bss_http_port(h);
+    struct resp r;
+
+    /* an idle kept-alive connection, opened before the stop */
+    int idle = conn_open(port);
+    const char *hz = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    CHECK(&C, send_all(idle, hz, strlen(hz)) == 0);
+    CHECK(&C, read_response(idle, &r, 0) == 0 && r.status == 200);
+    resp_free(&r);
+
+    struct client_call cc;
+    memset(&cc, 0, sizeof cc);
+    cc.port = port;
+    cc.path = "/block";
+    pthread_t ct, stt;
+    pthread_create(&ct, NULL, client_run, &cc);
+    CHECK(&C, gate_wait_entered(&g));
+
+    struct stopper st = {h, 0, PTHREAD_MUTEX_INITIALIZER};
+    pthread_create(&stt, NULL, stop_run, &st);
+
+    /* new requests get 503 as soon as the drain has begun */
+    int got503 = 0;
+    for (int i = 0; i < 500 && !got503; i++) {
+        if (request(port, "GET", "/healthz", NULL, NULL, &r) == 0) {
+            if (r.status == 503) {
+                got503 = 1;
+                CHECK_PROBLEM(&r, 503, "SHUTTING_DOWN");
+                CHECK(&C, resp_header(&r, "Retry-After") &&
+                              strcmp(resp_header(&r, "Retry-After"), "1") == 0);
+                CHECK(&C, resp_header(&r, "Connection") &&
+                              strcmp(resp_header(&r, "Connection"), "close") == 0);
+            }
+            resp_free(&r);
+        }
+        if (!got503)
+            usleep(2000);
+    }
+    CHECK(&C, got503);
+    /* the kept-alive connection too, and it is closed afterwards */
+    CHECK(&C, send_all(idle, hz, strlen(hz)) == 0);
+    CHECK(&C, read_response(idle, &r, 0) == 0);
+    CHECK_PROBLEM(&r, 503, "SHUTTING_DOWN");
+    resp_free(&r);
+    char c;
+    CHECK(&C, recv(idle, &c, 1, 0) == 0);
+    close(idle);
+    /* a request with a body is refused without the body being awaited */
+    {
+        int fd = conn_open(port);
+        const char *post = "POST /block HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                           "Content-Length: 10\r\n\r\n";
+        CHECK(&C, send_all(fd, post, strlen(post)) == 0);
+        CHECK(&C, read_response(fd, &r, 0) == 0);
+        CHECK_PROBLEM(&r, 503, "SHUTTING_DOWN");
+        resp_free(&r);
+        close(fd);
+    }
+    usleep(100000);
+    CHECK(&C, stopper_done(&st) == 0); /* still draining: the handler runs */
+
+    double released = now_s();
+    gate_release(&g);
+    pthread_join(ct, NULL);
+    CHECK(&C, cc.rc == 0 && cc.r.status == 200 && cc.r.body_len == BLOCK_REPLY_LEN);
+    CHECK(&C, strcmp(cc.connection, "close") == 0);
+    resp_free(&cc.r);
+    pthread_join(stt, NULL);
+    double took = stopper_done(&st) - released;
+    if (took >= 1.5)
+        fprintf(stderr, "stop took %.3f s after the release\n", took);
+    CHECK(&C, took < 1.5);
+    CHECK(&C, conn_open(port) < 0); /* the listener is gone */
+    bss_http_free(h);
+
+    /* the drain is bounded: with drain_timeout_ms 200 the listener closes
+     * while the handler is still blocked */
+    o.drain_timeout_ms = 200;
+    h = bss_http_new(&o, err);
+    CHECK(&C, h != NULL);
+    struct gate g2 = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    CHECK(&C, bss_http_route(h, "GET", "/block", h_block, &g2) == BSS_OK);
+    CHECK(&C, bss_http_start(h, err) == BSS_OK);
+    port = bss_http_port(h);
+    memset(&cc, 0, sizeof cc);
+    cc.port = port;
+    cc.path = "/block";
+    pthread_create(&ct, NULL, client_run, &cc);
+    CHECK(&C, gate_wait_entered(&g2));
+    struct stopper st2 = {h, 0, PTHREAD_MUTEX_INITIALIZER};
+    double t0 = now_s();
+    pthread_create(&stt, NULL, stop_run, &st2);
+    int closed = 0;
+    while (!closed && now_s() - t0 < 5) {
+        int fd = conn_open(port);
+        if (fd < 0)
+            closed = 1;
+        else
+            close(fd);
+        usleep(10000);
+    }
+    double closed_after = now_s() - t0;
+    CHECK(&C, closed && closed_after >= 0.15 && closed_after < 3.0);
+    gate_release(&g2);
+    pthread_join(ct, NULL);
+    resp_free(&cc.r);
+    pthread_join(stt, NULL);
+    bss_http_free(h);
 }
 
 /* ---- the service skeleton ---------------------------------------------- */
@@ -994,6 +1360,8 @@ int main(void)
     test_problem_type();
     test_routes_table();
     test_server(dir);
+    test_fallback();
+    test_drain();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
