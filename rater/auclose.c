@@ -267,9 +267,10 @@ static void *closer_main(void *arg)
 {
     au_closer *c = arg;
     while (!atomic_load(&c->stopping)) {
-        char period[16], err[BSS_ERRLEN] = "";
+        char period[16];
         next_closing(c, period, sizeof period);
         if (period[0] != '\0') {
+            char err[BSS_ERRLEN] = "";
             int done = 0;
             int rc = move_chunk(c, period, &done, err);
             if (rc != BSS_OK) {

@@ -26,10 +26,10 @@ int64_t bss_monotonic_ms(void) { return bss_monotonic_ns() / 1000000; }
 
 int bss_time_set_zone(const char *zone)
 {
-    char path[512];
     if (zone == NULL || zone[0] == '\0' || strstr(zone, "..") != NULL)
         return BSS_ERR_INVALID;
     if (strcmp(zone, "UTC") != 0) {
+        char path[512];
         snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", zone);
         FILE *f = fopen(path, "rb");
         if (f == NULL)

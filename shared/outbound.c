@@ -46,8 +46,8 @@ int bss_outbound_post_json(bss_outbound *out, const char *url, const char *idemp
                            const char *json, char *err)
 {
     struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
-    char key_header[320];
     if (idempotency_key != NULL) {
+        char key_header[320];
         snprintf(key_header, sizeof key_header, "Idempotency-Key: %s", idempotency_key);
         struct curl_slist *more = curl_slist_append(headers, key_header);
         if (more != NULL)
