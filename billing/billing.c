@@ -2,6 +2,8 @@
 #include "billing.h"
 
 #include "bss_error.h"
+#include "ledger.h"
+#include "notify.h"
 #include "statushistory.h"
 
 #include <string.h>
@@ -31,7 +33,8 @@ int billing_schema(sqlite3 *db, char *err)
             return BSS_ERR_IO;
         }
     }
-    return BSS_OK;
+    int rc = billing_ledger_schema(db, err);
+    return rc == BSS_OK ? bss_notify_schema(db, err) : rc;
 }
 
 static int sql_fail(sqlite3 *db, sqlite3_stmt *st, const char *what, char *err)

@@ -15,14 +15,9 @@
  *               product_nm, product_tarif, included_mb (-1 = unlimited),
  *               per_mb_rate, email, created_ms, open_order_id)
  *   line_status_history(...)   see statushistory.h
- *
- * Room for charges and invoices (issue 5): usage moved at AU close will go to
- * usage_moved(svc_cont_no, period 'YYYYMM', mb, source event id UNIQUE),
- * computed charges to charge(svc_cont_no, period, fee_krw, usage_krw,
- * total_krw, active_days, ...) PRIMARY KEY(svc_cont_no, period), and
- * invoice(invoice_id, customer_id, period, total_krw, status, ...) with
- * invoice_line rows. Charges snapshot the charge_info they were computed
- * from, so a later product change does not rewrite history.
+ *   au_close, usage_moved, charge, invoice, invoice_line, period_invoiced
+ *                              the month end, see ledger.h
+ *   notifications(...)         the invoice mail queue, see notify.h
  */
 #ifndef BILLING_H
 #define BILLING_H
@@ -45,7 +40,8 @@ typedef struct billing_charge_info {
     char open_order_id[BSS_CEV_ID_MAX + 1];
 } billing_charge_info;
 
-/* Creates billing's domain tables (and line_status_history) on db, the
+/* Creates billing's domain tables (charge info, line_status_history, the
+ * ledger's tables and the notification queue) on db, the
  * store's write connection inside its write transaction; idempotent. Suits
  * bss_eventcore_options.schema. Returns BSS_OK or BSS_ERR_IO (err filled). */
 int billing_schema(sqlite3 *db, char *err);

@@ -5,6 +5,7 @@
 #include "bss_error.h"
 #include "customer_events.h"
 #include "emit.h"
+#include "monthend.h"
 #include "statushistory.h"
 
 #include <cjson/cJSON.h>
@@ -70,5 +71,11 @@ int billing_handle_event(void *ctx, bss_store *store, const bss_event *ev, char 
         return on_order_created(c, store, ev, err);
     if (strcmp(ev->type, "LineStatusChanged") == 0)
         return bss_statushistory_apply(store, ev, "ChargeStatusRecorded", err);
+    if (strcmp(ev->type, "UsageMoved") == 0)
+        return billing_on_usage_moved(c->log, store, ev, err);
+    if (strcmp(ev->type, "AuCloseStarted") == 0)
+        return billing_on_au_close_started(c->log, store, ev, err);
+    if (strcmp(ev->type, "AuCloseCompleted") == 0)
+        return billing_on_au_close_completed(c->log, store, ev, err);
     return BSS_OK;
 }

@@ -1,5 +1,6 @@
 /*
- * handlers.h - how billing reacts to the customer service's events.
+ * handlers.h - how billing reacts to the events of the streams it follows:
+ * "customer" (below) and "rater" (the month end, see monthend.h).
  *
  *   OrderCreated(OPEN)   creates charge info           -> ChargeInfoCreated
  *                        {customerId, productCd, productNm, productTarif,
@@ -10,10 +11,12 @@
  *   OrderCreated(other)  ignored
  *   LineStatusChanged    appends to the status history -> ChargeStatusRecorded
  *                        {orderId, status, effectiveAt}
+ *   AuCloseStarted, UsageMoved, AuCloseCompleted (rater)
+ *                        charges, invoices, invoice mails: monthend.h
  *   anything else        ignored
  *
- * Emitted events have the line's svcContNo as subject and are caused by the
- * incoming event. Effects and emitted events are written in the consumer's
+ * Emitted events (customer stream) have the line's svcContNo as subject and
+ * are caused by the incoming event. Effects and emitted events are written in the consumer's
  * open transaction. Re-applying an already recorded event changes nothing
  * and emits nothing.
  */
@@ -31,8 +34,9 @@ typedef struct billing_handler_ctx {
 
 /* A bss_handler_fn (consumer.h); ctx is a billing_handler_ctx *. Returns
  * BSS_OK (applied or ignored), BSS_ERR_INVALID for data that breaks the
- * event contract or names an unknown product (dead-lettered), or
- * BSS_ERR_IO / BSS_ERR_NOMEM for a transient failure (retried). */
+ * event contract or names an unknown product (dead-lettered), BSS_ERR_BUSY
+ * for a UsageMoved that must wait for the customer stream, or BSS_ERR_IO /
+ * BSS_ERR_NOMEM for a transient failure (retried). */
 int billing_handle_event(void *ctx, bss_store *store, const bss_event *ev, char *err);
 
 #endif

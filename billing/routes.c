@@ -3,10 +3,16 @@
 
 #include "billing.h"
 #include "bss_error.h"
+#include "invoice_html.h"
 #include "isotime.h"
+#include "ledger.h"
+#include "period.h"
 #include "statushistory.h"
 
 #include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 /* Builds the line's view into *out (caller frees). Returns BSS_OK,
  * BSS_ERR_NOTFOUND, or a read/memory error. */
@@ -74,10 +80,247 @@ static int get_billing(bss_request *req, void *ctx)
     return status;
 }
 
+/* ---- month end: charges and invoices --------------------------------- */
+
+static int invalid(bss_request *req, const char *detail)
+{
+    return bss_reply_problem(req, 422, "VALIDATION_FAILED", "The request is not valid", detail);
+}
+
+/* Replies 503 (or returns NOMEM for a 500) for a failed read. */
+static int read_failed(bss_request *req, int rc, const char *what, const char *err)
+{
+    bss_log_write(bss_req_log(req), BSS_LOG_ERROR, bss_req_id(req), bss_req_correlation_id(req),
+                  "%s: %s", what, err);
+    return rc == BSS_ERR_NOMEM ? rc
+                               : bss_reply_problem(req, 503, "STORE_UNAVAILABLE",
+                                                   "Store unavailable", err);
+}
+
+/* Reads query parameter `name` into out: 1 when present and valid
+ * (1..outlen-1 bytes), 0 when absent, -1 when present but empty or too long. */
+static int query_text(bss_request *req, const char *name, char *out, size_t outlen)
+{
+    int rc = bss_req_query_param(req, name, out, outlen);
+    if (rc == BSS_ERR_NOTFOUND) {
+        out[0] = '\0';
+        return 0;
+    }
+    return rc == BSS_OK && out[0] != '\0' ? 1 : -1;
+}
+
+static int list_charges(bss_request *req, void *ctx)
+{
+    billing_routes *r = ctx;
+    char period[BSS_PERIOD_LEN + 2];
+    char no[BSS_CEV_SVC_CONT_NO_MAX + 1];
+    bss_period p;
+    if (query_text(req, "period", period, sizeof period) != 1 ||
+        bss_period_parse(period, &p) != BSS_OK)
+        return invalid(req, "query parameter 'period' is required, as YYYY-MM");
+    int has_no = query_text(req, "svcContNo", no, sizeof no);
+    if (has_no < 0)
+        return invalid(req, "query parameter 'svcContNo' must be 1-128 characters");
+    char err[BSS_ERRLEN] = "";
+    cJSON *body = cJSON_CreateObject();
+    cJSON *items = cJSON_CreateArray();
+    if (body == NULL || items == NULL || cJSON_AddStringToObject(body, "period", period) == NULL ||
+        !cJSON_AddItemToObject(body, "items", items)) {
+        cJSON_Delete(items);
+        cJSON_Delete(body);
+        return BSS_ERR_NOMEM;
+    }
+    sqlite3 *db = NULL;
+    int rc = bss_store_snapshot_begin(r->store, &db, err);
+    if (rc == BSS_OK) {
+        rc = billing_charges_json(db, period, has_no ? no : NULL, items, err);
+        bss_store_snapshot_end(r->store, db);
+    }
+    if (rc != BSS_OK) {
+        cJSON_Delete(body);
+        return read_failed(req, rc, "GET charges", err);
+    }
+    int status = bss_reply_json(req, 200, body);
+    cJSON_Delete(body);
+    return status;
+}
+
+static int list_invoices(bss_request *req, void *ctx)
+{
+    billing_routes *r = ctx;
+    char period[BSS_PERIOD_LEN + 2];
+    char customer[BSS_CEV_ID_MAX + 1];
+    bss_period p;
+    int has_period = query_text(req, "period", period, sizeof period);
+    int has_customer = query_text(req, "customerId", customer, sizeof customer);
+    if (has_period < 0 || (has_period && bss_period_parse(period, &p) != BSS_OK))
+        return invalid(req, "query parameter 'period' must be YYYY-MM");
+    if (has_customer < 0)
+        return invalid(req, "query parameter 'customerId' must be 1-64 characters");
+    if (!has_period && !has_customer)
+        return invalid(req, "give customerId, period or both");
+    char err[BSS_ERRLEN] = "";
+    cJSON *body = cJSON_CreateObject();
+    cJSON *items = cJSON_CreateArray();
+    if (body == NULL || items == NULL || !cJSON_AddItemToObject(body, "items", items)) {
+        cJSON_Delete(items);
+        cJSON_Delete(body);
+        return BSS_ERR_NOMEM;
+    }
+    sqlite3 *db = NULL;
+    int rc = bss_store_snapshot_begin(r->store, &db, err);
+    if (rc == BSS_OK) {
+        rc = billing_invoices_json(db, has_customer ? customer : NULL,
+                                   has_period ? period : NULL, items, err);
+        bss_store_snapshot_end(r->store, db);
+    }
+    if (rc != BSS_OK) {
+        cJSON_Delete(body);
+        return read_failed(req, rc, "GET invoices", err);
+    }
+    int status = bss_reply_json(req, 200, body);
+    cJSON_Delete(body);
+    return status;
+}
+
+/* The qvalue at v (RFC 9110: "0" ["." 0*3DIGIT] / "1" ["." 0*3"0"]) in
+ * thousandths, reading no further than e. */
+static int parse_q(const char *v, const char *e)
+{
+    if (v >= e || (*v != '0' && *v != '1'))
+        return 0;
+    if (*v == '1')
+        return 1000;
+    int q = 0, scale = 100;
+    if (++v < e && *v == '.') {
+        for (v++; v < e && *v >= '0' && *v <= '9' && scale > 0; v++, scale /= 10)
+            q += (*v - '0') * scale;
+    }
+    return q;
+}
+
+/* The first character in [s, e) that is not a space or tab (or e). */
+static const char *skip_ws(const char *s, const char *e)
+{
+    while (s < e && (*s == ' ' || *s == '\t'))
+        s++;
+    return s;
+}
+
+/* Media range element [s, e) of an Accept header: its q (0..1000) when
+ * its type is `type`, else -1. */
+static int accept_q(const char *s, const char *e, const char *type)
+{
+    s = skip_ws(s, e);
+    const char *end = s;
+    while (end < e && *end != ';')
+        end++;
+    const char *params = end;
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    size_t n = strlen(type);
+    if ((size_t)(end - s) != n || strncasecmp(s, type, n) != 0)
+        return -1;
+    int q = 1000;
+    for (const char *p = params; p < e; p++) {
+        if (*p != ';')
+            continue;
+        const char *v = skip_ws(p + 1, e);
+        if (e - v >= 2 && (v[0] == 'q' || v[0] == 'Q') && v[1] == '=')
+            q = parse_q(v + 2, e);
+    }
+    return q;
+}
+
+int billing_wants_html(const char *accept)
+{
+    if (accept == NULL)
+        return 0;
+    int q_html = -1, q_json = -1, pos_html = -1, pos_json = -1, pos = 0;
+    for (const char *s = accept; *s != '\0'; pos++) {
+        const char *e = strchr(s, ',');
+        if (e == NULL)
+            e = s + strlen(s);
+        int q = accept_q(s, e, "text/html");
+        if (q >= 0 && pos_html < 0) {
+            q_html = q;
+            pos_html = pos;
+        }
+        q = accept_q(s, e, "application/json");
+        if (q >= 0 && pos_json < 0) {
+            q_json = q;
+            pos_json = pos;
+        }
+        s = *e == ',' ? e + 1 : e;
+    }
+    if (q_html <= 0)
+        return 0;
+    return q_json < 0 || q_html > q_json || (q_html == q_json && pos_html < pos_json);
+}
+
+static int get_invoice(bss_request *req, void *ctx)
+{
+    billing_routes *r = ctx;
+    const char *id = bss_req_param(req, "invoiceId");
+    char format[8];
+    int has_format = query_text(req, "format", format, sizeof format);
+    int html = 0;
+    if (has_format != 0) {
+        if (has_format < 0 || (strcmp(format, "html") != 0 && strcmp(format, "json") != 0))
+            return invalid(req, "query parameter 'format' must be json or html");
+        html = strcmp(format, "html") == 0;
+    } else {
+        html = billing_wants_html(bss_req_header(req, "Accept"));
+    }
+    char err[BSS_ERRLEN] = "";
+    billing_invoice inv;
+    memset(&inv, 0, sizeof inv);
+    sqlite3 *db = NULL;
+    int rc = bss_store_snapshot_begin(r->store, &db, err);
+    if (rc == BSS_OK) {
+        rc = billing_invoice_get(db, id, &inv, err);
+        bss_store_snapshot_end(r->store, db);
+    }
+    if (rc == BSS_ERR_NOTFOUND)
+        return bss_reply_problemf(req, 404, "INVOICE_NOT_FOUND", "Invoice not found",
+                                  "no invoice %s", id);
+    if (rc != BSS_OK)
+        return read_failed(req, rc, "GET invoice", err);
+    int status;
+    if (html) {
+        char *page = NULL;
+        size_t len = 0;
+        rc = billing_invoice_html(&inv, &page, &len);
+        status = rc == BSS_OK ? bss_reply_raw(req, 200, "text/html; charset=utf-8", page, len,
+                                              "Vary: Accept\r\n")
+                              : rc;
+        free(page);
+    } else {
+        cJSON *body = billing_invoice_to_json(&inv, BILLING_JSON_API);
+        status = body != NULL ? bss_reply_json(req, 200, body) : BSS_ERR_NOMEM;
+        cJSON_Delete(body);
+    }
+    billing_invoice_clear(&inv);
+    return status;
+}
+
 int billing_routes_register(bss_http *h, billing_routes *ctx, char *err)
 {
-    int rc = bss_http_route(h, "GET", "/billings/{svcContNo}", get_billing, ctx);
-    if (rc != BSS_OK)
-        bss_seterr(err, "route GET /billings/{svcContNo}: %s", bss_strerror(rc));
-    return rc;
+    static const struct {
+        const char *pattern;
+        bss_http_handler fn;
+    } routes[] = {
+        {"/billings/{svcContNo}", get_billing},
+        {"/billings/charges", list_charges},
+        {"/billings/invoices", list_invoices},
+        {"/billings/invoices/{invoiceId}", get_invoice},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        int rc = bss_http_route(h, "GET", routes[i].pattern, routes[i].fn, ctx);
+        if (rc != BSS_OK) {
+            bss_seterr(err, "route GET %s: %s", routes[i].pattern, bss_strerror(rc));
+            return rc;
+        }
+    }
+    return BSS_OK;
 }
