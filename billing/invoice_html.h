@@ -7,8 +7,8 @@
  * The page shows the invoice id, customer id, period, issue time, status,
  * the address it is mailed to, one table row per line charge with every
  * charge field, and the invoice's subtotal, VAT and total. Amounts are
- * written "₩3,300" (thousands separators, no decimals: KRW has none).
- * Every interpolated string is HTML-escaped.
+ * written "₩3,300" (thousands separators, no decimals: KRW has none;
+ * bss_format_krw in html.h). Every interpolated string is HTML-escaped.
  */
 #ifndef BILLING_INVOICE_HTML_H
 #define BILLING_INVOICE_HTML_H
@@ -16,17 +16,9 @@
 #include "ledger.h"
 
 #include <stddef.h>
-#include <stdint.h>
 
 /* Renders inv. *html is malloc'd (caller frees), NUL-terminated, *len
  * bytes (len may be NULL). Returns BSS_OK or BSS_ERR_NOMEM (*html NULL). */
 int billing_invoice_html(const billing_invoice *inv, char **html, size_t *len);
-
-/* Writes v in decimal with ',' every three digits ("1,234,567", "-5")
- * into out (at least 28 bytes for any int64_t). */
-void billing_format_grouped(int64_t v, char *out, size_t len);
-
-/* Writes an amount as "₩1,234" (UTF-8 won sign; at least 32 bytes). */
-void billing_format_krw(int64_t v, char *out, size_t len);
 
 #endif

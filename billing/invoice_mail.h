@@ -10,14 +10,11 @@
  * between the server's acceptance and the queue's record carries the same
  * Message-ID, so the receiving side can drop the copy.
  *
- * Configuration (bss_config keys):
- *   BSS_SMTP_URL         smtp://host:port or smtps://...; when unset or
- *                        empty, each mail is appended instead as one JSON
- *                        line {to, subject, messageId, html} to
- *                        <data dir>/mail.log (development systems)
- *   BSS_MAIL_FROM        sender address (billing@bssiot.local)
- *   BSS_SMTP_USER, BSS_SMTP_PASSWORD   optional credentials
- *   BSS_SMTP_TIMEOUT_MS  per-mail timeout (10000)
+ * The transport is the shared mail channel (mailchannel.h): SMTP when
+ * BSS_SMTP_URL is set, else one JSON line {to, subject, messageId, html}
+ * in <data dir>/mail.log, written once per Message-ID. Its settings are
+ * read as mailchannel.h describes, with BSS_MAIL_FROM defaulting to
+ * billing@bssiot.local and BSS_SMTP_TIMEOUT_MS limited to under an hour.
  *
  * A channel is used by one thread at a time (the notifier's); curl_global_init
  * must have been called in main.
@@ -32,7 +29,8 @@ typedef struct invoice_mail invoice_mail;
 
 /* Creates the channel reading invoices from store (not owned; must outlive
  * the channel). Returns NULL with err filled for a bad setting (timeout not
- * an integer, unusable BSS_MAIL_FROM) or no memory. */
+ * an integer, unusable BSS_MAIL_FROM, see bss_mailchannel_new) or no
+ * memory. */
 invoice_mail *invoice_mail_new(const bss_config *config, const char *data_dir, bss_store *store,
                                char *err);
 

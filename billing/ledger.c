@@ -3,6 +3,7 @@
 #include "ledger.h"
 
 #include "bss_error.h"
+#include "sqlutil.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -93,51 +94,15 @@ static const char LEDGER_SCHEMA[] =
 
 int billing_ledger_schema(sqlite3 *db, char *err)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(db, LEDGER_SCHEMA, NULL, NULL, &msg) != SQLITE_OK) {
-        bss_seterr(err, "ledger schema: %s", msg != NULL ? msg : sqlite3_errmsg(db));
-        sqlite3_free(msg);
-        return BSS_ERR_IO;
-    }
-    return BSS_OK;
+    const char *const parts[] = {LEDGER_SCHEMA};
+    return bss_sql_exec_all(db, parts, 1, "ledger schema", err);
 }
 
 /* ---- helpers ---------------------------------------------------------- */
 
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err)
 {
-    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
-        bss_seterr(err, "ledger prepare: %s", sqlite3_errmsg(db));
-        sqlite3_finalize(*st);
-        *st = NULL;
-        return BSS_ERR_IO;
-    }
-    return BSS_OK;
-}
-
-static int fail(sqlite3 *db, sqlite3_stmt *st, const char *what, char *err)
-{
-    bss_seterr(err, "ledger %s: %s", what, sqlite3_errmsg(db));
-    sqlite3_finalize(st);
-    return BSS_ERR_IO;
-}
-
-/* Runs an INSERT OR IGNORE to completion; *inserted = a row was added. */
-static int run_insert(sqlite3 *db, sqlite3_stmt *st, const char *what, int *inserted,
-                      char *err)
-{
-    if (sqlite3_step(st) != SQLITE_DONE)
-        return fail(db, st, what, err);
-    if (inserted != NULL)
-        *inserted = sqlite3_changes(db) > 0;
-    sqlite3_finalize(st);
-    return BSS_OK;
-}
-
-static void copy_col(sqlite3_stmt *st, int col, char *out, size_t len)
-{
-    const char *s = (const char *)sqlite3_column_text(st, col);
-    snprintf(out, len, "%s", s != NULL ? s : "");
+    return bss_sql_prepare(db, sql, st, "ledger prepare", err);
 }
 
 static void bind_opt_text(sqlite3_stmt *st, int i, const char *s)
@@ -187,7 +152,7 @@ int billing_status_points(sqlite3 *db, const char *svc_cont_no, charge_status_po
     }
     if (step != SQLITE_DONE) {
         free(out);
-        return fail(db, st, "select status history", err);
+        return bss_sql_fail(db, st, "ledger select status history", err);
     }
     sqlite3_finalize(st);
     *points = out;
@@ -211,7 +176,7 @@ int billing_close_insert(sqlite3 *db, const char *period, int64_t customer_posit
     sqlite3_bind_int64(st, 2, customer_position);
     sqlite3_bind_text(st, 3, event_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, started_ms);
-    return run_insert(db, st, "insert au_close", inserted, err);
+    return bss_sql_step_done(db, st, "ledger insert au_close", inserted, err);
 }
 
 int billing_close_position(sqlite3 *db, const char *period, int64_t *position, char *err)
@@ -227,7 +192,7 @@ int billing_close_position(sqlite3 *db, const char *period, int64_t *position, c
         return BSS_ERR_NOTFOUND;
     }
     if (step != SQLITE_ROW)
-        return fail(db, st, "select au_close", err);
+        return bss_sql_fail(db, st, "ledger select au_close", err);
     *position = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return BSS_OK;
@@ -252,7 +217,7 @@ int billing_moved_insert(sqlite3 *db, const char *svc_cont_no, const char *perio
     sqlite3_bind_int64(st, 5, records);
     sqlite3_bind_text(st, 6, event_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 7, moved_ms);
-    return run_insert(db, st, "insert usage_moved", inserted, err);
+    return bss_sql_step_done(db, st, "ledger insert usage_moved", inserted, err);
 }
 
 /* ---- charges ---------------------------------------------------------- */
@@ -290,17 +255,17 @@ int billing_charge_insert(sqlite3 *db, const billing_charge *c, int *inserted, c
     sqlite3_bind_int64(st, 16, c->vat);
     sqlite3_bind_int64(st, 17, c->total);
     sqlite3_bind_int64(st, 18, c->calculated_ms);
-    return run_insert(db, st, "insert charge", inserted, err);
+    return bss_sql_step_done(db, st, "ledger insert charge", inserted, err);
 }
 
 /* Reads a row selected as CHARGE_COLUMNS starting at column `at`. */
 static void charge_from_row(sqlite3_stmt *st, int at, billing_charge *c)
 {
     memset(c, 0, sizeof *c);
-    copy_col(st, at + 0, c->svc_cont_no, sizeof c->svc_cont_no);
-    copy_col(st, at + 1, c->customer_id, sizeof c->customer_id);
-    copy_col(st, at + 2, c->product_cd, sizeof c->product_cd);
-    copy_col(st, at + 3, c->period, sizeof c->period);
+    bss_sql_copy_text(st, at + 0, c->svc_cont_no, sizeof c->svc_cont_no);
+    bss_sql_copy_text(st, at + 1, c->customer_id, sizeof c->customer_id);
+    bss_sql_copy_text(st, at + 2, c->product_cd, sizeof c->product_cd);
+    bss_sql_copy_text(st, at + 3, c->period, sizeof c->period);
     c->product_tarif = sqlite3_column_int64(st, at + 4);
     c->per_mb_rate = sqlite3_column_int64(st, at + 5);
     c->usage_bytes = sqlite3_column_int64(st, at + 6);
@@ -376,7 +341,7 @@ int billing_charges_json(sqlite3 *db, const char *period, const char *svc_cont_n
         }
     }
     if (step != SQLITE_DONE)
-        return fail(db, st, "select charges", err);
+        return bss_sql_fail(db, st, "ledger select charges", err);
     sqlite3_finalize(st);
     return BSS_OK;
 }
@@ -428,7 +393,7 @@ int billing_period_customers(sqlite3 *db, const char *period, char ***ids, size_
     }
     if (step != SQLITE_DONE) {
         billing_strings_free(out, count);
-        return fail(db, st, "select customers", err);
+        return bss_sql_fail(db, st, "ledger select customers", err);
     }
     sqlite3_finalize(st);
     *ids = out;
@@ -462,7 +427,7 @@ static int collect_charges(sqlite3 *db, sqlite3_stmt *st, billing_charge **lines
     }
     if (step != SQLITE_DONE) {
         free(out);
-        return fail(db, st, "select charges", err);
+        return bss_sql_fail(db, st, "ledger select charges", err);
     }
     sqlite3_finalize(st);
     *lines = out;
@@ -504,9 +469,9 @@ int billing_customer_email(sqlite3 *db, const char *period, const char *customer
     sqlite3_bind_text(st, 2, customer_id, -1, SQLITE_STATIC);
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW)
-        copy_col(st, 0, email, len);
+        bss_sql_copy_text(st, 0, email, len);
     else if (step != SQLITE_DONE)
-        return fail(db, st, "select email", err);
+        return bss_sql_fail(db, st, "ledger select email", err);
     sqlite3_finalize(st);
     return BSS_OK;
 }
@@ -550,7 +515,7 @@ int billing_invoice_insert(sqlite3 *db, const billing_invoice *inv, int *inserte
     sqlite3_bind_int64(st, 9, inv->issued_ms);
     sqlite3_bind_text(st, 10, inv->issued_at, -1, SQLITE_STATIC);
     int added = 0;
-    rc = run_insert(db, st, "insert invoice", &added, err);
+    rc = bss_sql_step_done(db, st, "ledger insert invoice", &added, err);
     if (inserted != NULL)
         *inserted = added;
     if (rc != BSS_OK || !added)
@@ -567,7 +532,7 @@ int billing_invoice_insert(sqlite3 *db, const billing_invoice *inv, int *inserte
         sqlite3_bind_text(st, 3, inv->lines[i].svc_cont_no, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, inv->lines[i].period, -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE)
-            return fail(db, st, "insert invoice_line", err);
+            return bss_sql_fail(db, st, "ledger insert invoice_line", err);
         sqlite3_reset(st);
     }
     sqlite3_finalize(st);
@@ -581,16 +546,16 @@ int billing_invoice_insert(sqlite3 *db, const billing_invoice *inv, int *inserte
 static void invoice_from_row(sqlite3_stmt *st, billing_invoice *inv)
 {
     memset(inv, 0, sizeof *inv);
-    copy_col(st, 0, inv->invoice_id, sizeof inv->invoice_id);
-    copy_col(st, 1, inv->customer_id, sizeof inv->customer_id);
-    copy_col(st, 2, inv->period, sizeof inv->period);
-    copy_col(st, 3, inv->email, sizeof inv->email);
+    bss_sql_copy_text(st, 0, inv->invoice_id, sizeof inv->invoice_id);
+    bss_sql_copy_text(st, 1, inv->customer_id, sizeof inv->customer_id);
+    bss_sql_copy_text(st, 2, inv->period, sizeof inv->period);
+    bss_sql_copy_text(st, 3, inv->email, sizeof inv->email);
     inv->subtotal = sqlite3_column_int64(st, 4);
     inv->vat = sqlite3_column_int64(st, 5);
     inv->total = sqlite3_column_int64(st, 6);
-    copy_col(st, 7, inv->status, sizeof inv->status);
+    bss_sql_copy_text(st, 7, inv->status, sizeof inv->status);
     inv->issued_ms = sqlite3_column_int64(st, 8);
-    copy_col(st, 9, inv->issued_at, sizeof inv->issued_at);
+    bss_sql_copy_text(st, 9, inv->issued_at, sizeof inv->issued_at);
 }
 
 static int invoice_lines(sqlite3 *db, billing_invoice *inv, char *err)
@@ -626,7 +591,7 @@ int billing_invoice_get(sqlite3 *db, const char *invoice_id, billing_invoice *ou
         return BSS_ERR_NOTFOUND;
     }
     if (step != SQLITE_ROW)
-        return fail(db, st, "select invoice", err);
+        return bss_sql_fail(db, st, "ledger select invoice", err);
     invoice_from_row(st, out);
     sqlite3_finalize(st);
     return invoice_lines(db, out, err);
@@ -705,7 +670,7 @@ int billing_invoices_json(sqlite3 *db, const char *customer_id, const char *peri
         }
     }
     if (step != SQLITE_DONE)
-        return fail(db, st, "select invoices", err);
+        return bss_sql_fail(db, st, "ledger select invoices", err);
     sqlite3_finalize(st);
     return BSS_OK;
 }
@@ -721,7 +686,7 @@ static int count_where(sqlite3 *db, const char *sql, const char *period, int64_t
         return rc;
     sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_ROW)
-        return fail(db, st, "count", err);
+        return bss_sql_fail(db, st, "ledger count", err);
     *out = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return BSS_OK;
@@ -773,5 +738,5 @@ int billing_period_invoiced_insert(sqlite3 *db, const char *period, int64_t invo
     sqlite3_bind_int64(st, 6, close_total_bytes);
     sqlite3_bind_text(st, 7, event_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 8, invoiced_ms);
-    return run_insert(db, st, "insert period_invoiced", inserted, err);
+    return bss_sql_step_done(db, st, "ledger insert period_invoiced", inserted, err);
 }

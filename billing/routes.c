@@ -4,30 +4,28 @@
 #include "billing.h"
 #include "bss_error.h"
 #include "invoice_html.h"
-#include "isotime.h"
 #include "ledger.h"
 #include "period.h"
+#include "readview.h"
 #include "statushistory.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-/* Builds the line's view into *out (caller frees). Returns BSS_OK,
- * BSS_ERR_NOTFOUND, or a read/memory error. */
-static int billing_view(sqlite3 *db, const char *svc_cont_no, cJSON **out, char *err)
+/* A bss_view_fn: the view of line arg (its svcContNo) into *out (caller
+ * frees). Returns BSS_OK, BSS_ERR_NOTFOUND, or a read/memory error. */
+static int billing_view(sqlite3 *db, const void *arg, cJSON **out, char *err)
 {
+    const char *svc_cont_no = arg;
     billing_charge_info info;
     int rc = billing_charge_info_get(db, svc_cont_no, &info, err);
     if (rc != BSS_OK)
         return rc;
-    char created[BSS_TIME_LEN + 8] = "";
-    bss_time_format(info.created_ms, created, sizeof created);
     cJSON *o = cJSON_CreateObject();
-    cJSON *history = cJSON_CreateArray();
-    if (o == NULL || history == NULL ||
-        cJSON_AddStringToObject(o, "svcContNo", info.svc_cont_no) == NULL ||
+    if (o == NULL || cJSON_AddStringToObject(o, "svcContNo", info.svc_cont_no) == NULL ||
         cJSON_AddStringToObject(o, "customerId", info.customer_id) == NULL ||
         cJSON_AddStringToObject(o, "productCd", info.product_cd) == NULL ||
         cJSON_AddStringToObject(o, "productNm", info.product_nm) == NULL ||
@@ -36,15 +34,12 @@ static int billing_view(sqlite3 *db, const char *svc_cont_no, cJSON **out, char 
                               : cJSON_AddNumberToObject(o, "includedMb",
                                                         (double)info.included_mb)) == NULL ||
         cJSON_AddNumberToObject(o, "perMbRate", (double)info.per_mb_rate) == NULL ||
-        cJSON_AddStringToObject(o, "email", info.email) == NULL ||
-        cJSON_AddStringToObject(o, "createdAt", created) == NULL ||
-        !cJSON_AddItemToObject(o, "statusHistory", history)) {
+        cJSON_AddStringToObject(o, "email", info.email) == NULL) {
         cJSON_Delete(o);
-        cJSON_Delete(history);
         bss_seterr(err, "out of memory");
         return BSS_ERR_NOMEM;
     }
-    rc = bss_statushistory_to_json(db, svc_cont_no, history, err);
+    rc = bss_statushistory_add_view(db, svc_cont_no, info.created_ms, o, err);
     if (rc != BSS_OK) {
         cJSON_Delete(o);
         return rc;
@@ -57,27 +52,11 @@ static int get_billing(bss_request *req, void *ctx)
 {
     billing_routes *r = ctx;
     const char *no = bss_req_param(req, "svcContNo");
-    char err[BSS_ERRLEN] = "";
-    sqlite3 *db = NULL;
-    cJSON *view = NULL;
-    int rc = bss_store_snapshot_begin(r->store, &db, err);
-    if (rc == BSS_OK) {
-        rc = billing_view(db, no, &view, err);
-        bss_store_snapshot_end(r->store, db);
-    }
-    if (rc == BSS_ERR_NOTFOUND)
-        return bss_reply_problemf(req, 404, "LINE_NOT_FOUND", "Line not found",
-                                  "no charge info for line %s", no);
-    if (rc != BSS_OK) {
-        bss_log_write(bss_req_log(req), BSS_LOG_ERROR, bss_req_id(req),
-                      bss_req_correlation_id(req), "GET billing %s: %s", no, err);
-        return rc == BSS_ERR_NOMEM ? rc
-                                   : bss_reply_problem(req, 503, "STORE_UNAVAILABLE",
-                                                       "Store unavailable", err);
-    }
-    int status = bss_reply_json(req, 200, view);
-    cJSON_Delete(view);
-    return status;
+    char what[512], detail[1024];
+    snprintf(what, sizeof what, "GET billing %s", no);
+    snprintf(detail, sizeof detail, "no charge info for line %s", no);
+    const bss_view_notfound not_found = {"LINE_NOT_FOUND", "Line not found", detail};
+    return bss_view_reply(req, r->store, billing_view, no, what, &not_found);
 }
 
 /* ---- month end: charges and invoices --------------------------------- */
@@ -85,16 +64,6 @@ static int get_billing(bss_request *req, void *ctx)
 static int invalid(bss_request *req, const char *detail)
 {
     return bss_reply_problem(req, 422, "VALIDATION_FAILED", "The request is not valid", detail);
-}
-
-/* Replies 503 (or returns NOMEM for a 500) for a failed read. */
-static int read_failed(bss_request *req, int rc, const char *what, const char *err)
-{
-    bss_log_write(bss_req_log(req), BSS_LOG_ERROR, bss_req_id(req), bss_req_correlation_id(req),
-                  "%s: %s", what, err);
-    return rc == BSS_ERR_NOMEM ? rc
-                               : bss_reply_problem(req, 503, "STORE_UNAVAILABLE",
-                                                   "Store unavailable", err);
 }
 
 /* Reads query parameter `name` into out: 1 when present and valid
@@ -109,6 +78,37 @@ static int query_text(bss_request *req, const char *name, char *out, size_t outl
     return rc == BSS_OK && out[0] != '\0' ? 1 : -1;
 }
 
+/* What GET /billings/charges or /billings/invoices asks for (NULL: a
+ * filter not given). */
+typedef struct list_query {
+    int invoices; /* 0: charges */
+    const char *period, *svc_cont_no, *customer_id;
+} list_query;
+
+/* A bss_view_fn: for the list_query arg, {"period", "items": charges} or
+ * {"items": invoices}. */
+static int list_view(sqlite3 *db, const void *arg, cJSON **out, char *err)
+{
+    const list_query *q = arg;
+    cJSON *body = cJSON_CreateObject();
+    cJSON *items = cJSON_CreateArray();
+    if (body == NULL || items == NULL ||
+        (!q->invoices && cJSON_AddStringToObject(body, "period", q->period) == NULL) ||
+        !cJSON_AddItemToObject(body, "items", items)) {
+        cJSON_Delete(items);
+        cJSON_Delete(body);
+        return BSS_ERR_NOMEM;
+    }
+    int rc = q->invoices ? billing_invoices_json(db, q->customer_id, q->period, items, err)
+                         : billing_charges_json(db, q->period, q->svc_cont_no, items, err);
+    if (rc != BSS_OK) {
+        cJSON_Delete(body);
+        return rc;
+    }
+    *out = body;
+    return BSS_OK;
+}
+
 static int list_charges(bss_request *req, void *ctx)
 {
     billing_routes *r = ctx;
@@ -121,28 +121,8 @@ static int list_charges(bss_request *req, void *ctx)
     int has_no = query_text(req, "svcContNo", no, sizeof no);
     if (has_no < 0)
         return invalid(req, "query parameter 'svcContNo' must be 1-128 characters");
-    char err[BSS_ERRLEN] = "";
-    cJSON *body = cJSON_CreateObject();
-    cJSON *items = cJSON_CreateArray();
-    if (body == NULL || items == NULL || cJSON_AddStringToObject(body, "period", period) == NULL ||
-        !cJSON_AddItemToObject(body, "items", items)) {
-        cJSON_Delete(items);
-        cJSON_Delete(body);
-        return BSS_ERR_NOMEM;
-    }
-    sqlite3 *db = NULL;
-    int rc = bss_store_snapshot_begin(r->store, &db, err);
-    if (rc == BSS_OK) {
-        rc = billing_charges_json(db, period, has_no ? no : NULL, items, err);
-        bss_store_snapshot_end(r->store, db);
-    }
-    if (rc != BSS_OK) {
-        cJSON_Delete(body);
-        return read_failed(req, rc, "GET charges", err);
-    }
-    int status = bss_reply_json(req, 200, body);
-    cJSON_Delete(body);
-    return status;
+    const list_query q = {0, period, has_no ? no : NULL, NULL};
+    return bss_view_reply(req, r->store, list_view, &q, "GET charges", NULL);
 }
 
 static int list_invoices(bss_request *req, void *ctx)
@@ -159,28 +139,8 @@ static int list_invoices(bss_request *req, void *ctx)
         return invalid(req, "query parameter 'customerId' must be 1-64 characters");
     if (!has_period && !has_customer)
         return invalid(req, "give customerId, period or both");
-    char err[BSS_ERRLEN] = "";
-    cJSON *body = cJSON_CreateObject();
-    cJSON *items = cJSON_CreateArray();
-    if (body == NULL || items == NULL || !cJSON_AddItemToObject(body, "items", items)) {
-        cJSON_Delete(items);
-        cJSON_Delete(body);
-        return BSS_ERR_NOMEM;
-    }
-    sqlite3 *db = NULL;
-    int rc = bss_store_snapshot_begin(r->store, &db, err);
-    if (rc == BSS_OK) {
-        rc = billing_invoices_json(db, has_customer ? customer : NULL,
-                                   has_period ? period : NULL, items, err);
-        bss_store_snapshot_end(r->store, db);
-    }
-    if (rc != BSS_OK) {
-        cJSON_Delete(body);
-        return read_failed(req, rc, "GET invoices", err);
-    }
-    int status = bss_reply_json(req, 200, body);
-    cJSON_Delete(body);
-    return status;
+    const list_query q = {1, has_period ? period : NULL, NULL, has_customer ? customer : NULL};
+    return bss_view_reply(req, r->store, list_view, &q, "GET invoices", NULL);
 }
 
 /* The qvalue at v (RFC 9110: "0" ["." 0*3DIGIT] / "1" ["." 0*3"0"]) in
@@ -285,7 +245,7 @@ static int get_invoice(bss_request *req, void *ctx)
         return bss_reply_problemf(req, 404, "INVOICE_NOT_FOUND", "Invoice not found",
                                   "no invoice %s", id);
     if (rc != BSS_OK)
-        return read_failed(req, rc, "GET invoice", err);
+        return bss_view_read_failed(req, rc, "GET invoice", err);
     int status;
     if (html) {
         char *page = NULL;

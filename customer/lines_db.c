@@ -2,6 +2,7 @@
 #include "lines_db.h"
 
 #include "bss_error.h"
+#include "sqlutil.h"
 #include "isotime.h"
 #include "notify.h"
 #include "period.h"
@@ -20,44 +21,34 @@
 
 int lines_db_schema(sqlite3 *db, char *err)
 {
-    char *msg = NULL;
-    int rc = sqlite3_exec(db,
-                          "CREATE TABLE IF NOT EXISTS lines("
-                          "  svc_cont_no TEXT PRIMARY KEY, customer_id TEXT NOT NULL,"
-                          "  product_cd TEXT NOT NULL, product_nm TEXT NOT NULL,"
-                          "  product_tarif INTEGER NOT NULL, apn_cd TEXT NOT NULL,"
-                          "  email TEXT NOT NULL, phone TEXT NOT NULL, address TEXT NOT NULL,"
-                          "  charge_account TEXT NOT NULL, status TEXT NOT NULL,"
-                          "  opened_ms INTEGER NOT NULL, status_changed_ms INTEGER NOT NULL,"
-                          "  terminated_ms INTEGER NOT NULL, pending_order_id TEXT NOT NULL,"
-                          "  version INTEGER NOT NULL);"
-                          "CREATE INDEX IF NOT EXISTS lines_by_customer"
-                          "  ON lines(customer_id, svc_cont_no);"
-                          "CREATE TABLE IF NOT EXISTS orders("
-                          "  order_id TEXT PRIMARY KEY, svc_cont_no TEXT NOT NULL,"
-                          "  type TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL,"
-                          "  effective_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL,"
-                          "  updated_ms INTEGER NOT NULL);"
-                          "CREATE INDEX IF NOT EXISTS orders_by_line ON orders(svc_cont_no);"
-                          "CREATE TABLE IF NOT EXISTS counters("
-                          "  name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
-                          "CREATE TABLE IF NOT EXISTS closed_periods(period TEXT PRIMARY KEY);",
-                          NULL, NULL, &msg);
-    if (rc != SQLITE_OK) {
-        bss_seterr(err, "customer schema: %s", msg ? msg : "?");
-        sqlite3_free(msg);
-        return BSS_ERR_IO;
-    }
-    return bss_notify_schema(db, err);
+    static const char *const parts[] = {
+        "CREATE TABLE IF NOT EXISTS lines("
+        "  svc_cont_no TEXT PRIMARY KEY, customer_id TEXT NOT NULL,"
+        "  product_cd TEXT NOT NULL, product_nm TEXT NOT NULL,"
+        "  product_tarif INTEGER NOT NULL, apn_cd TEXT NOT NULL,"
+        "  email TEXT NOT NULL, phone TEXT NOT NULL, address TEXT NOT NULL,"
+        "  charge_account TEXT NOT NULL, status TEXT NOT NULL,"
+        "  opened_ms INTEGER NOT NULL, status_changed_ms INTEGER NOT NULL,"
+        "  terminated_ms INTEGER NOT NULL, pending_order_id TEXT NOT NULL,"
+        "  version INTEGER NOT NULL);"
+        "CREATE INDEX IF NOT EXISTS lines_by_customer"
+        "  ON lines(customer_id, svc_cont_no);"
+        "CREATE TABLE IF NOT EXISTS orders("
+        "  order_id TEXT PRIMARY KEY, svc_cont_no TEXT NOT NULL,"
+        "  type TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL,"
+        "  effective_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL,"
+        "  updated_ms INTEGER NOT NULL);"
+        "CREATE INDEX IF NOT EXISTS orders_by_line ON orders(svc_cont_no);"
+        "CREATE TABLE IF NOT EXISTS counters("
+        "  name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS closed_periods(period TEXT PRIMARY KEY);"};
+    int rc = bss_sql_exec_all(db, parts, 1, "customer schema", err);
+    return rc == BSS_OK ? bss_notify_schema(db, err) : rc;
 }
 
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err)
 {
-    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
-        bss_seterr(err, "prepare: %s", sqlite3_errmsg(db));
-        return BSS_ERR_IO;
-    }
-    return BSS_OK;
+    return bss_sql_prepare(db, sql, st, "prepare", err);
 }
 
 static int finish(sqlite3 *db, sqlite3_stmt *st, const char *what, char *err)

@@ -2,6 +2,7 @@
 #include "sms.h"
 
 #include "bss_error.h"
+#include "jsonlog.h"
 #include "outbound.h"
 
 #include <stdio.h>
@@ -55,16 +56,5 @@ int sms_channel_send(void *ctx, const char *channel, const char *dedup_key, cons
     }
     if (ch->http != NULL)
         return bss_outbound_post_json(ch->http, ch->url, dedup_key, payload, err);
-    FILE *f = fopen(ch->log_path, "a");
-    if (f == NULL) {
-        bss_seterr(err, "cannot append to %s", ch->log_path);
-        return BSS_ERR_IO;
-    }
-    int ok = fprintf(f, "%s\n", payload) > 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok) {
-        bss_seterr(err, "cannot write %s", ch->log_path);
-        return BSS_ERR_IO;
-    }
-    return BSS_OK;
+    return bss_jsonlog_append(ch->log_path, payload, err);
 }

@@ -4,7 +4,8 @@
  * With BSS_SMS_URL set, each SMS is POSTed as JSON {to, text, orderId,
  * status} to that HTTP SMS gateway, with the notification's dedup key as
  * Idempotency-Key. Without it, each SMS is appended as one JSON line to
- * <data dir>/sms.log, which is what a development system reads.
+ * <data dir>/sms.log (jsonlog.h), which is what a development system
+ * reads.
  */
 #ifndef CUSTOMER_SMS_H
 #define CUSTOMER_SMS_H

@@ -4,6 +4,7 @@
 #include "usage.h"
 
 #include "bss_error.h"
+#include "sqlutil.h"
 #include "statushistory.h"
 
 #include <string.h>
@@ -22,29 +23,8 @@ static const char RATER_SCHEMA[] =
 int rater_schema(sqlite3 *db, char *err)
 {
     const char *const parts[] = {RATER_SCHEMA, BSS_STATUSHISTORY_SCHEMA};
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-        char *msg = NULL;
-        if (sqlite3_exec(db, parts[i], NULL, NULL, &msg) != SQLITE_OK) {
-            bss_seterr(err, "rater schema: %s", msg != NULL ? msg : sqlite3_errmsg(db));
-            sqlite3_free(msg);
-            return BSS_ERR_IO;
-        }
-    }
-    return usage_schema(db, err);
-}
-
-static int sql_fail(sqlite3 *db, sqlite3_stmt *st, const char *what, char *err)
-{
-    bss_seterr(err, "rater_info %s: %s", what, sqlite3_errmsg(db));
-    sqlite3_finalize(st);
-    return BSS_ERR_IO;
-}
-
-static void copy_col(sqlite3_stmt *st, int col, char *out, size_t len)
-{
-    const char *s = (const char *)sqlite3_column_text(st, col);
-    strncpy(out, s != NULL ? s : "", len - 1);
-    out[len - 1] = '\0';
+    int rc = bss_sql_exec_all(db, parts, sizeof parts / sizeof parts[0], "rater schema", err);
+    return rc == BSS_OK ? usage_schema(db, err) : rc;
 }
 
 int rater_info_insert(sqlite3 *db, const rater_info *info, int *inserted, char *err)
@@ -55,7 +35,7 @@ int rater_info_insert(sqlite3 *db, const rater_info *info, int *inserted, char *
                            " product_cd, use_yn, created_ms, updated_ms, open_order_id)"
                            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                            -1, &st, NULL) != SQLITE_OK)
-        return sql_fail(db, st, "prepare", err);
+        return bss_sql_fail(db, st, "rater_info prepare", err);
     sqlite3_bind_text(st, 1, info->svc_cont_no, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, info->customer_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, info->apn_cd, -1, SQLITE_STATIC);
@@ -64,40 +44,28 @@ int rater_info_insert(sqlite3 *db, const rater_info *info, int *inserted, char *
     sqlite3_bind_int64(st, 6, info->created_ms);
     sqlite3_bind_int64(st, 7, info->updated_ms);
     sqlite3_bind_text(st, 8, info->open_order_id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        return sql_fail(db, st, "insert", err);
-    if (inserted != NULL)
-        *inserted = sqlite3_changes(db) > 0;
-    sqlite3_finalize(st);
-    return BSS_OK;
+    return bss_sql_step_done(db, st, "rater_info insert", inserted, err);
 }
 
 int rater_info_get(sqlite3 *db, const char *svc_cont_no, rater_info *out, char *err)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT svc_cont_no, customer_id, apn_cd, product_cd, use_yn,"
-                           " created_ms, updated_ms, open_order_id"
-                           " FROM rater_info WHERE svc_cont_no = ?1",
-                           -1, &st, NULL) != SQLITE_OK)
-        return sql_fail(db, st, "prepare", err);
-    sqlite3_bind_text(st, 1, svc_cont_no, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        sqlite3_finalize(st);
-        return BSS_ERR_NOTFOUND;
-    }
-    if (rc != SQLITE_ROW)
-        return sql_fail(db, st, "select", err);
+    int rc = bss_sql_row_by_key(db,
+                                "SELECT svc_cont_no, customer_id, apn_cd, product_cd, use_yn,"
+                                " created_ms, updated_ms, open_order_id"
+                                " FROM rater_info WHERE svc_cont_no = ?1",
+                                svc_cont_no, &st, "rater_info", err);
+    if (rc != BSS_OK)
+        return rc;
     memset(out, 0, sizeof *out);
-    copy_col(st, 0, out->svc_cont_no, sizeof out->svc_cont_no);
-    copy_col(st, 1, out->customer_id, sizeof out->customer_id);
-    copy_col(st, 2, out->apn_cd, sizeof out->apn_cd);
-    copy_col(st, 3, out->product_cd, sizeof out->product_cd);
-    copy_col(st, 4, out->use_yn, sizeof out->use_yn);
+    bss_sql_copy_text(st, 0, out->svc_cont_no, sizeof out->svc_cont_no);
+    bss_sql_copy_text(st, 1, out->customer_id, sizeof out->customer_id);
+    bss_sql_copy_text(st, 2, out->apn_cd, sizeof out->apn_cd);
+    bss_sql_copy_text(st, 3, out->product_cd, sizeof out->product_cd);
+    bss_sql_copy_text(st, 4, out->use_yn, sizeof out->use_yn);
     out->created_ms = sqlite3_column_int64(st, 5);
     out->updated_ms = sqlite3_column_int64(st, 6);
-    copy_col(st, 7, out->open_order_id, sizeof out->open_order_id);
+    bss_sql_copy_text(st, 7, out->open_order_id, sizeof out->open_order_id);
     sqlite3_finalize(st);
     return BSS_OK;
 }
@@ -114,13 +82,11 @@ int rater_info_set_use(sqlite3 *db, const char *svc_cont_no, const char *use_yn,
                            "UPDATE rater_info SET use_yn = ?2, updated_ms = ?3"
                            " WHERE svc_cont_no = ?1",
                            -1, &st, NULL) != SQLITE_OK)
-        return sql_fail(db, st, "prepare", err);
+        return bss_sql_fail(db, st, "rater_info prepare", err);
     sqlite3_bind_text(st, 1, svc_cont_no, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, use_yn, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, at_ms);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        return sql_fail(db, st, "update", err);
-    int changed = sqlite3_changes(db);
-    sqlite3_finalize(st);
-    return changed > 0 ? BSS_OK : BSS_ERR_NOTFOUND;
+    int changed = 0;
+    int rc = bss_sql_step_done(db, st, "rater_info update", &changed, err);
+    return rc != BSS_OK ? rc : changed ? BSS_OK : BSS_ERR_NOTFOUND;
 }

@@ -4,38 +4,33 @@
 #include "usage.h"
 
 #include "bss_error.h"
-#include "isotime.h"
 #include "rater.h"
+#include "readview.h"
 #include "statushistory.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 
-/* Builds the line's view into *out (caller frees). Returns BSS_OK,
- * BSS_ERR_NOTFOUND, or a read/memory error. */
-static int rater_view(sqlite3 *db, const char *svc_cont_no, cJSON **out, char *err)
+/* A bss_view_fn: the view of line arg (its svcContNo) into *out (caller
+ * frees). Returns BSS_OK, BSS_ERR_NOTFOUND, or a read/memory error. */
+static int rater_view(sqlite3 *db, const void *arg, cJSON **out, char *err)
 {
+    const char *svc_cont_no = arg;
     rater_info info;
     int rc = rater_info_get(db, svc_cont_no, &info, err);
     if (rc != BSS_OK)
         return rc;
-    char created[BSS_TIME_LEN + 8] = "";
-    bss_time_format(info.created_ms, created, sizeof created);
     cJSON *o = cJSON_CreateObject();
-    cJSON *history = cJSON_CreateArray();
-    if (o == NULL || history == NULL ||
-        cJSON_AddStringToObject(o, "svcContNo", info.svc_cont_no) == NULL ||
+    if (o == NULL || cJSON_AddStringToObject(o, "svcContNo", info.svc_cont_no) == NULL ||
         cJSON_AddStringToObject(o, "customerId", info.customer_id) == NULL ||
         cJSON_AddStringToObject(o, "apnCd", info.apn_cd) == NULL ||
         cJSON_AddStringToObject(o, "useYn", info.use_yn) == NULL ||
-        cJSON_AddStringToObject(o, "productCd", info.product_cd) == NULL ||
-        cJSON_AddStringToObject(o, "createdAt", created) == NULL ||
-        !cJSON_AddItemToObject(o, "statusHistory", history)) {
+        cJSON_AddStringToObject(o, "productCd", info.product_cd) == NULL) {
         cJSON_Delete(o);
-        cJSON_Delete(history);
         bss_seterr(err, "out of memory");
         return BSS_ERR_NOMEM;
     }
-    rc = bss_statushistory_to_json(db, svc_cont_no, history, err);
+    rc = bss_statushistory_add_view(db, svc_cont_no, info.created_ms, o, err);
     cJSON *usage = NULL;
     if (rc == BSS_OK)
         rc = usage_periods_json(db, svc_cont_no, &usage, err);
@@ -53,27 +48,11 @@ static int get_rater(bss_request *req, void *ctx)
 {
     rater_routes *r = ctx;
     const char *no = bss_req_param(req, "svcContNo");
-    char err[BSS_ERRLEN] = "";
-    sqlite3 *db = NULL;
-    cJSON *view = NULL;
-    int rc = bss_store_snapshot_begin(r->store, &db, err);
-    if (rc == BSS_OK) {
-        rc = rater_view(db, no, &view, err);
-        bss_store_snapshot_end(r->store, db);
-    }
-    if (rc == BSS_ERR_NOTFOUND)
-        return bss_reply_problemf(req, 404, "LINE_NOT_FOUND", "Line not found",
-                                  "no rater info for line %s", no);
-    if (rc != BSS_OK) {
-        bss_log_write(bss_req_log(req), BSS_LOG_ERROR, bss_req_id(req),
-                      bss_req_correlation_id(req), "GET rater %s: %s", no, err);
-        return rc == BSS_ERR_NOMEM ? rc
-                                   : bss_reply_problem(req, 503, "STORE_UNAVAILABLE",
-                                                       "Store unavailable", err);
-    }
-    int status = bss_reply_json(req, 200, view);
-    cJSON_Delete(view);
-    return status;
+    char what[512], detail[1024];
+    snprintf(what, sizeof what, "GET rater %s", no);
+    snprintf(detail, sizeof detail, "no rater info for line %s", no);
+    const bss_view_notfound not_found = {"LINE_NOT_FOUND", "Line not found", detail};
+    return bss_view_reply(req, r->store, rater_view, no, what, &not_found);
 }
 
 int rater_routes_register(bss_http *h, rater_routes *ctx, char *err)

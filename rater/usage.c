@@ -9,6 +9,7 @@
 #include "usage.h"
 
 #include "bss_error.h"
+#include "sqlutil.h"
 #include "emit.h"
 #include "isotime.h"
 #include "period.h"
@@ -44,13 +45,8 @@ static const char *USAGE_SCHEMA =
 
 int usage_schema(sqlite3 *db, char *err)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(db, USAGE_SCHEMA, NULL, NULL, &msg) != SQLITE_OK) {
-        bss_seterr(err, "usage schema: %s", msg ? msg : "?");
-        sqlite3_free(msg);
-        return BSS_ERR_IO;
-    }
-    return BSS_OK;
+    const char *const parts[] = {USAGE_SCHEMA};
+    return bss_sql_exec_all(db, parts, 1, "usage schema", err);
 }
 
 int usage_file_name_valid(const char *name)
@@ -218,11 +214,7 @@ static int period_of(ingest *in, int64_t ms, bss_period *out)
 
 static int prepare(ingest *in, const char *sql, sqlite3_stmt **st, char *err)
 {
-    if (sqlite3_prepare_v2(in->db, sql, -1, st, NULL) != SQLITE_OK) {
-        bss_seterr(err, "prepare: %s", sqlite3_errmsg(in->db));
-        return BSS_ERR_IO;
-    }
-    return BSS_OK;
+    return bss_sql_prepare(in->db, sql, st, "prepare", err);
 }
 
 static int find_line(ingest *in, const char *svc, line_state **out, char *err)

@@ -3,15 +3,17 @@
  * (notify.h): delivers a queued report (report.h's payload {to, subject,
  * messageId, html}).
  *
- * With BSS_SMTP_URL set, the report is sent over SMTP through a bss_mailer
- * (mail.h) from BSS_MAIL_FROM (default settlement@bssiot.local), with
- * optional BSS_SMTP_USER / BSS_SMTP_PASSWORD and BSS_SMTP_TIMEOUT_MS
- * (default 10000); its Message-ID lets the receiver drop a resend. Without
- * it, the payload is appended as one JSON line to <data dir>/mail.log, the
- * development mailbox. The log write is exactly once per message: a line
- * with the same messageId that is already complete in the log makes a
- * resend (after a crash between the write and the queue's bookkeeping) a
- * no-op, and a line cut short by a crash is ended before the next one.
+ * The transport is the shared mail channel (mailchannel.h). With
+ * BSS_SMTP_URL set, the report is sent over SMTP from BSS_MAIL_FROM
+ * (default settlement@bssiot.local), with optional BSS_SMTP_USER /
+ * BSS_SMTP_PASSWORD and BSS_SMTP_TIMEOUT_MS (default 10000, at most ten
+ * minutes); its Message-ID lets the receiver drop a resend. Without it,
+ * the mail is appended as one JSON line {to, subject, messageId, html} to
+ * <data dir>/mail.log, the development mailbox. The log write is exactly
+ * once per message: a line with the same messageId that is already
+ * complete in the log makes a resend (after a crash between the write and
+ * the queue's bookkeeping) a no-op, and a line cut short by a crash is
+ * ended before the next one.
  *
  * A channel is used by the one notifier thread.
  */
@@ -19,13 +21,15 @@
 #define SETTLEMENT_MAILOUT_H
 
 #include "config.h"
+#include "mailchannel.h"
 
-typedef struct settlement_mailout settlement_mailout;
+/* Settlement's channel is the shared mail channel with its defaults. */
+typedef bss_mailchannel settlement_mailout;
 
 /* Creates the channel from configuration (keys above) writing its log
  * under data_dir. Returns NULL with err filled when BSS_MAIL_FROM is not a
- * usable address, BSS_SMTP_TIMEOUT_MS is not an integer, or memory runs
- * out. */
+ * usable address, BSS_SMTP_TIMEOUT_MS is not an integer, the data dir's
+ * path is too long, or memory runs out. */
 settlement_mailout *settlement_mailout_new(const bss_config *config, const char *data_dir,
                                            char *err);
 

@@ -2,86 +2,16 @@
 #include "report.h"
 
 #include "bss_error.h"
+#include "html.h"
 
 #include <cjson/cJSON.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-const char *settlement_format_grouped(int64_t value, char *out, size_t outlen)
-{
-    if (out == NULL || outlen == 0)
-        return out;
-    /* The magnitude as unsigned, so INT64_MIN has one too. */
-    uint64_t mag = value < 0 ? (uint64_t)0 - (uint64_t)value : (uint64_t)value;
-    char rev[SETTLEMENT_GROUPED_LEN];
-    size_t n = 0, digits = 0;
-    do {
-        if (digits > 0 && digits % 3 == 0)
-            rev[n++] = ',';
-        rev[n++] = (char)('0' + mag % 10);
-        mag /= 10;
-        digits++;
-    } while (mag > 0);
-    if (value < 0)
-        rev[n++] = '-';
-    size_t o = 0;
-    while (n > 0 && o + 1 < outlen)
-        out[o++] = rev[--n];
-    out[o] = '\0';
-    return out;
-}
-
 void settlement_report_message_id(const char *period, char *out, size_t outlen)
 {
     snprintf(out, outlen, "<settlement-%s@bssiot>", period);
-}
-
-/* ---- a growing string ------------------------------------------------- */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap == 0 ? 4096 : b->cap;
-        while (b->len + n + 1 > cap)
-            cap *= 2;
-        char *grown = realloc(b->p, cap);
-        if (grown == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = grown;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-/* Appends s with &, <, >, " and ' escaped. */
-static void sb_escaped(sbuf *b, const char *s)
-{
-    for (; *s != '\0'; s++) {
-        switch (*s) {
-        case '&': sb_puts(b, "&amp;"); break;
-        case '<': sb_puts(b, "&lt;"); break;
-        case '>': sb_puts(b, "&gt;"); break;
-        case '"': sb_puts(b, "&quot;"); break;
-        case '\'': sb_puts(b, "&#39;"); break;
-        default: sb_put(b, s, 1); break;
-        }
-    }
 }
 
 /* ---- the page --------------------------------------------------------- */
@@ -96,47 +26,48 @@ static void sb_escaped(sbuf *b, const char *s)
 #define CSS_TABLE "border-collapse:collapse;width:100%;margin:0 0 24px 0;font-size:14px;"
 
 /* One "label | value" row of the totals table; unit may be "". */
-static void totals_row(sbuf *b, const char *label, int64_t value, const char *unit)
+static void totals_row(bss_hbuf *b, const char *label, int64_t value, const char *unit)
 {
-    char num[SETTLEMENT_GROUPED_LEN];
-    sb_puts(b, "<tr><th style=\"" CSS_TH "\">");
-    sb_escaped(b, label);
-    sb_puts(b, "</th><td style=\"" CSS_TD "\">");
-    sb_escaped(b, settlement_format_grouped(value, num, sizeof num));
+    char num[BSS_GROUPED_LEN];
+    bss_hbuf_puts(b, "<tr><th style=\"" CSS_TH "\">");
+    bss_hbuf_escaped(b, label);
+    bss_hbuf_puts(b, "</th><td style=\"" CSS_TD "\">");
+    bss_hbuf_escaped(b, bss_format_grouped(value, num, sizeof num));
     if (unit[0] != '\0') {
-        sb_puts(b, " ");
-        sb_escaped(b, unit);
+        bss_hbuf_puts(b, " ");
+        bss_hbuf_escaped(b, unit);
     }
-    sb_puts(b, "</td></tr>\n");
+    bss_hbuf_puts(b, "</td></tr>\n");
 }
 
-static void product_cell(sbuf *b, int64_t value, const char *unit)
+static void product_cell(bss_hbuf *b, int64_t value, const char *unit)
 {
-    char num[SETTLEMENT_GROUPED_LEN];
-    sb_puts(b, "<td style=\"" CSS_TD "\">");
-    sb_escaped(b, settlement_format_grouped(value, num, sizeof num));
+    char num[BSS_GROUPED_LEN];
+    bss_hbuf_puts(b, "<td style=\"" CSS_TD "\">");
+    bss_hbuf_escaped(b, bss_format_grouped(value, num, sizeof num));
     if (unit[0] != '\0') {
-        sb_puts(b, " ");
-        sb_escaped(b, unit);
+        bss_hbuf_puts(b, " ");
+        bss_hbuf_escaped(b, unit);
     }
-    sb_puts(b, "</td>");
+    bss_hbuf_puts(b, "</td>");
 }
 
 int settlement_report_html(const settlement_summary *s, char **html, char *err)
 {
-    sbuf b = {0};
-    sb_puts(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Settlement report ");
-    sb_escaped(&b, s->period);
-    sb_puts(&b, "</title></head>\n<body style=\"margin:0;padding:24px;background:#f5f6f8;"
-                "font-family:Arial,Helvetica,sans-serif;color:#222;\">\n"
-                "<div style=\"max-width:720px;margin:0 auto;background:#ffffff;"
-                "border:1px solid #dde1e6;border-radius:6px;padding:24px;\">\n"
-                "<h1 style=\"font-size:20px;margin:0 0 4px 0;\">Settlement report ");
-    sb_escaped(&b, s->period);
-    sb_puts(&b, "</h1>\n<p style=\"margin:0 0 20px 0;color:#555;\">Status: ");
-    sb_escaped(&b, s->status);
-    sb_puts(&b, "</p>\n<h2 style=\"font-size:16px;margin:0 0 8px 0;\">Totals</h2>\n"
-                "<table style=\"" CSS_TABLE "\">\n");
+    bss_hbuf b = {0};
+    bss_hbuf_puts(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+                      "<title>Settlement report ");
+    bss_hbuf_escaped(&b, s->period);
+    bss_hbuf_puts(&b, "</title></head>\n<body style=\"margin:0;padding:24px;background:#f5f6f8;"
+                      "font-family:Arial,Helvetica,sans-serif;color:#222;\">\n"
+                      "<div style=\"max-width:720px;margin:0 auto;background:#ffffff;"
+                      "border:1px solid #dde1e6;border-radius:6px;padding:24px;\">\n"
+                      "<h1 style=\"font-size:20px;margin:0 0 4px 0;\">Settlement report ");
+    bss_hbuf_escaped(&b, s->period);
+    bss_hbuf_puts(&b, "</h1>\n<p style=\"margin:0 0 20px 0;color:#555;\">Status: ");
+    bss_hbuf_escaped(&b, s->status);
+    bss_hbuf_puts(&b, "</p>\n<h2 style=\"font-size:16px;margin:0 0 8px 0;\">Totals</h2>\n"
+                      "<table style=\"" CSS_TABLE "\">\n");
     totals_row(&b, "Invoices", s->invoice_count, "");
     totals_row(&b, "Lines", s->line_count, "");
     totals_row(&b, "Usage", s->usage_bytes, "bytes");
@@ -144,29 +75,29 @@ int settlement_report_html(const settlement_summary *s, char **html, char *err)
     totals_row(&b, "Subtotal", s->subtotal, "KRW");
     totals_row(&b, "VAT", s->vat, "KRW");
     totals_row(&b, "Total", s->total, "KRW");
-    sb_puts(&b, "</table>\n<h2 style=\"font-size:16px;margin:0 0 8px 0;\">By product</h2>\n"
-                "<table style=\"" CSS_TABLE "\">\n<tr>"
-                "<th style=\"" CSS_HEAD "text-align:left;\">Product</th>"
-                "<th style=\"" CSS_HEAD "\">Lines</th>"
-                "<th style=\"" CSS_HEAD "\">Usage (bytes)</th>"
-                "<th style=\"" CSS_HEAD "\">Amount (KRW, VAT incl.)</th></tr>\n");
+    bss_hbuf_puts(&b, "</table>\n<h2 style=\"font-size:16px;margin:0 0 8px 0;\">By product</h2>\n"
+                      "<table style=\"" CSS_TABLE "\">\n<tr>"
+                      "<th style=\"" CSS_HEAD "text-align:left;\">Product</th>"
+                      "<th style=\"" CSS_HEAD "\">Lines</th>"
+                      "<th style=\"" CSS_HEAD "\">Usage (bytes)</th>"
+                      "<th style=\"" CSS_HEAD "\">Amount (KRW, VAT incl.)</th></tr>\n");
     for (size_t i = 0; i < s->nproducts; i++) {
         const settlement_product_total *p = &s->products[i];
-        sb_puts(&b, "<tr><td style=\"" CSS_TD_LEFT "\">");
-        sb_escaped(&b, p->product_cd);
-        sb_puts(&b, "</td>");
+        bss_hbuf_puts(&b, "<tr><td style=\"" CSS_TD_LEFT "\">");
+        bss_hbuf_escaped(&b, p->product_cd);
+        bss_hbuf_puts(&b, "</td>");
         product_cell(&b, p->line_count, "");
         product_cell(&b, p->usage_bytes, "");
         product_cell(&b, p->amount, "KRW");
-        sb_puts(&b, "</tr>\n");
+        bss_hbuf_puts(&b, "</tr>\n");
     }
     if (s->nproducts == 0)
-        sb_puts(&b, "<tr><td colspan=\"4\" style=\"" CSS_TD_LEFT "color:#888;\">"
-                    "No charged lines in this period.</td></tr>\n");
-    sb_puts(&b, "</table>\n<p style=\"margin:0;font-size:12px;color:#888;\">"
-                "Amounts are integer KRW. Generated by bssiot settlement.</p>\n"
-                "</div>\n</body></html>\n");
-    if (b.oom) {
+        bss_hbuf_puts(&b, "<tr><td colspan=\"4\" style=\"" CSS_TD_LEFT "color:#888;\">"
+                          "No charged lines in this period.</td></tr>\n");
+    bss_hbuf_puts(&b, "</table>\n<p style=\"margin:0;font-size:12px;color:#888;\">"
+                      "Amounts are integer KRW. Generated by bssiot settlement.</p>\n"
+                      "</div>\n</body></html>\n");
+    if (b.failed) {
         free(b.p);
         bss_seterr(err, "out of memory");
         return BSS_ERR_NOMEM;

@@ -5,8 +5,8 @@
  *
  * The page is self-contained (inline CSS, no images or scripts) because mail
  * clients drop style sheets. Amounts are integer KRW written with thousands
- * separators ("1,234,567 KRW"); every value interpolated into the page is
- * HTML-escaped. The report depends only on the settlement's stored totals
+ * separators ("1,234,567 KRW", bss_format_grouped in html.h); every value
+ * interpolated into the page is HTML-escaped. The report depends only on the settlement's stored totals
  * (no clock), so a resent report is byte for byte the first one.
  *
  * What the notification queue (notify.h) carries for the report is the
@@ -21,15 +21,6 @@
 #include "settlement.h"
 
 #include <stddef.h>
-#include <stdint.h>
-
-/* Room for any int64 with separators and sign ("-9,223,372,036,854,775,808"). */
-#define SETTLEMENT_GROUPED_LEN 32
-
-/* Writes value in decimal with ',' between groups of three digits into out
- * (outlen >= SETTLEMENT_GROUPED_LEN is always enough; shorter buffers get a
- * truncated, NUL-terminated text). Returns out. */
-const char *settlement_format_grouped(int64_t value, char *out, size_t outlen);
 
 /* The report's Message-ID for a period: "<settlement-YYYY-MM@bssiot>" into
  * out (outlen >= 40 is enough). */

@@ -2,19 +2,22 @@
 #include "routes.h"
 
 #include "bss_error.h"
+#include "readview.h"
 #include "settlement.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 
-/* Logs a read failure and answers it: 503, or 500 (by returning the error)
- * when memory ran out. */
-static int read_failed(bss_request *req, int rc, const char *what, const char *err)
+/* A bss_view_fn: the document of period arg (YYYY-MM). */
+static int settlement_view(sqlite3 *db, const void *arg, cJSON **out, char *err)
 {
-    bss_log_write(bss_req_log(req), BSS_LOG_ERROR, bss_req_id(req), bss_req_correlation_id(req),
-                  "%s: %s", what, err);
-    return rc == BSS_ERR_NOMEM
-               ? rc
-               : bss_reply_problem(req, 503, "STORE_UNAVAILABLE", "Store unavailable", err);
+    settlement_summary s;
+    int rc = settlement_load(db, arg, &s, err);
+    if (rc != BSS_OK)
+        return rc;
+    *out = settlement_summary_json(&s);
+    settlement_summary_free(&s);
+    return *out != NULL ? BSS_OK : BSS_ERR_NOMEM;
 }
 
 static int get_settlement(bss_request *req, void *ctx)
@@ -24,44 +27,23 @@ static int get_settlement(bss_request *req, void *ctx)
     if (!settlement_period_ok(period))
         return bss_reply_problem(req, 422, "VALIDATION_FAILED", "Validation failed",
                                  "period must be YYYY-MM");
-    char err[BSS_ERRLEN] = "";
-    sqlite3 *db = NULL;
-    settlement_summary s;
-    int rc = bss_store_snapshot_begin(r->store, &db, err);
-    if (rc == BSS_OK) {
-        rc = settlement_load(db, period, &s, err);
-        bss_store_snapshot_end(r->store, db);
-    }
-    if (rc == BSS_ERR_NOTFOUND)
-        return bss_reply_problemf(req, 404, "SETTLEMENT_NOT_FOUND", "Settlement not found",
-                                  "nothing settled for period %s yet", period);
-    if (rc != BSS_OK)
-        return read_failed(req, rc, "GET settlement", err);
-    cJSON *doc = settlement_summary_json(&s);
-    settlement_summary_free(&s);
-    if (doc == NULL)
-        return BSS_ERR_NOMEM;
-    int status = bss_reply_json(req, 200, doc);
-    cJSON_Delete(doc);
-    return status;
+    char detail[1024];
+    snprintf(detail, sizeof detail, "nothing settled for period %s yet", period);
+    const bss_view_notfound not_found = {"SETTLEMENT_NOT_FOUND", "Settlement not found", detail};
+    return bss_view_reply(req, r->store, settlement_view, period, "GET settlement", &not_found);
+}
+
+/* A bss_view_fn: the list of periods (arg unused). */
+static int list_view(sqlite3 *db, const void *arg, cJSON **out, char *err)
+{
+    (void)arg;
+    return settlement_list_json(db, out, err);
 }
 
 static int list_settlements(bss_request *req, void *ctx)
 {
     settlement_routes *r = ctx;
-    char err[BSS_ERRLEN] = "";
-    sqlite3 *db = NULL;
-    cJSON *list = NULL;
-    int rc = bss_store_snapshot_begin(r->store, &db, err);
-    if (rc == BSS_OK) {
-        rc = settlement_list_json(db, &list, err);
-        bss_store_snapshot_end(r->store, db);
-    }
-    if (rc != BSS_OK)
-        return read_failed(req, rc, "GET settlements", err);
-    int status = bss_reply_json(req, 200, list);
-    cJSON_Delete(list);
-    return status;
+    return bss_view_reply(req, r->store, list_view, NULL, "GET settlements", NULL);
 }
 
 int settlement_routes_register(bss_http *h, settlement_routes *ctx, char *err)

@@ -2,6 +2,7 @@
 #include "settlement.h"
 
 #include "bss_error.h"
+#include "sqlutil.h"
 #include "isotime.h"
 #include "jsonfield.h"
 #include "notify.h"
@@ -58,13 +59,9 @@ static const char SETTLEMENT_SCHEMA[] =
 
 int settlement_schema(sqlite3 *db, char *err)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(db, SETTLEMENT_SCHEMA, NULL, NULL, &msg) != SQLITE_OK) {
-        bss_seterr(err, "settlement schema: %s", msg != NULL ? msg : sqlite3_errmsg(db));
-        sqlite3_free(msg);
-        return BSS_ERR_IO;
-    }
-    return bss_notify_schema(db, err);
+    const char *const parts[] = {SETTLEMENT_SCHEMA};
+    int rc = bss_sql_exec_all(db, parts, 1, "settlement schema", err);
+    return rc == BSS_OK ? bss_notify_schema(db, err) : rc;
 }
 
 int settlement_period_ok(const char *text)
@@ -252,22 +249,6 @@ void settlement_invoice_free(settlement_invoice *inv)
 
 /* ---- writes ------------------------------------------------------------ */
 
-static int sql_fail(sqlite3 *db, sqlite3_stmt *st, const char *what, char *err)
-{
-    bss_seterr(err, "settlement %s: %s", what, sqlite3_errmsg(db));
-    sqlite3_finalize(st);
-    return BSS_ERR_IO;
-}
-
-/* Runs a prepared statement that returns no row, then finalizes it. */
-static int step_done(sqlite3 *db, sqlite3_stmt *st, const char *what, char *err)
-{
-    if (sqlite3_step(st) != SQLITE_DONE)
-        return sql_fail(db, st, what, err);
-    sqlite3_finalize(st);
-    return BSS_OK;
-}
-
 /* The period's running totals (zero, status "" when it has none). */
 typedef struct period_totals {
     char status[SETTLEMENT_STATUS_MAX + 1];
@@ -282,7 +263,7 @@ static int load_totals(sqlite3 *db, const char *period, period_totals *t, char *
                            "SELECT status, invoice_count, line_count, usage_bytes, billable_mb,"
                            " subtotal, vat, total FROM settlement_period WHERE period = ?1",
                            -1, &st, NULL) != SQLITE_OK)
-        return sql_fail(db, st, "prepare", err);
+        return bss_sql_fail(db, st, "settlement prepare", err);
     sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -296,7 +277,7 @@ static int load_totals(sqlite3 *db, const char *period, period_totals *t, char *
         t->vat = sqlite3_column_int64(st, 6);
         t->total = sqlite3_column_int64(st, 7);
     } else if (rc != SQLITE_DONE) {
-        return sql_fail(db, st, "read period", err);
+        return bss_sql_fail(db, st, "settlement read period", err);
     }
     sqlite3_finalize(st);
     return BSS_OK;
@@ -313,7 +294,7 @@ static int load_product(sqlite3 *db, const char *period, const char *code,
                            "SELECT line_count, usage_bytes, amount FROM settlement_product"
                            " WHERE period = ?1 AND product_cd = ?2",
                            -1, &st, NULL) != SQLITE_OK)
-        return sql_fail(db, st, "prepare", err);
+        return bss_sql_fail(db, st, "settlement prepare", err);
     sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, code, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
@@ -322,7 +303,7 @@ static int load_product(sqlite3 *db, const char *period, const char *code,
         p->usage_bytes = sqlite3_column_int64(st, 1);
         p->amount = sqlite3_column_int64(st, 2);
     } else if (rc != SQLITE_DONE) {
-        return sql_fail(db, st, "read product", err);
+        return bss_sql_fail(db, st, "settlement read product", err);
     }
     sqlite3_finalize(st);
     return BSS_OK;
@@ -333,11 +314,11 @@ static int invoice_known(sqlite3 *db, const char *invoice_id, int *known, char *
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, "SELECT 1 FROM settlement_invoice WHERE invoice_id = ?1", -1, &st,
                            NULL) != SQLITE_OK)
-        return sql_fail(db, st, "prepare", err);
+        return bss_sql_fail(db, st, "settlement prepare", err);
     sqlite3_bind_text(st, 1, invoice_id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return sql_fail(db, st, "read invoice", err);
+        return bss_sql_fail(db, st, "settlement read invoice", err);
     *known = rc == SQLITE_ROW;
     sqlite3_finalize(st);
     return BSS_OK;
@@ -353,7 +334,7 @@ static int insert_invoice(sqlite3 *db, const settlement_invoice *inv, const char
                            " event_id, applied_ms)"
                            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                            -1, &st, NULL) != SQLITE_OK)
-        return sql_fail(db, st, "prepare", err);
+        return bss_sql_fail(db, st, "settlement prepare", err);
     sqlite3_bind_text(st, 1, inv->invoice_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, inv->period, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, inv->customer_id, -1, SQLITE_STATIC);
@@ -365,20 +346,20 @@ static int insert_invoice(sqlite3 *db, const settlement_invoice *inv, const char
     sqlite3_bind_int64(st, 9, inv->total);
     sqlite3_bind_text(st, 10, event_id != NULL ? event_id : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 11, at_ms);
-    int rc = step_done(db, st, "insert invoice", err);
+    int rc = bss_sql_step_done(db, st, "settlement insert invoice", NULL, err);
     for (size_t i = 0; rc == BSS_OK && i < inv->nproducts; i++) {
         const settlement_product_total *p = &inv->products[i];
         if (sqlite3_prepare_v2(db,
                                "INSERT INTO settlement_invoice_product(invoice_id, product_cd,"
                                " line_count, usage_bytes, amount) VALUES(?1, ?2, ?3, ?4, ?5)",
                                -1, &st, NULL) != SQLITE_OK)
-            return sql_fail(db, st, "prepare", err);
+            return bss_sql_fail(db, st, "settlement prepare", err);
         sqlite3_bind_text(st, 1, inv->invoice_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, p->product_cd, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, p->line_count);
         sqlite3_bind_int64(st, 4, p->usage_bytes);
         sqlite3_bind_int64(st, 5, p->amount);
-        rc = step_done(db, st, "insert invoice product", err);
+        rc = bss_sql_step_done(db, st, "settlement insert invoice product", NULL, err);
     }
     return rc;
 }
@@ -399,7 +380,7 @@ static int store_totals(sqlite3 *db, const char *period, const period_totals *t,
                            " subtotal = excluded.subtotal, vat = excluded.vat,"
                            " total = excluded.total, updated_ms = excluded.updated_ms",
                            -1, &st, NULL) != SQLITE_OK)
-        return sql_fail(db, st, "prepare", err);
+        return bss_sql_fail(db, st, "settlement prepare", err);
     sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, t->invoice_count);
     sqlite3_bind_int64(st, 3, t->line_count);
@@ -409,7 +390,7 @@ static int store_totals(sqlite3 *db, const char *period, const period_totals *t,
     sqlite3_bind_int64(st, 7, t->vat);
     sqlite3_bind_int64(st, 8, t->total);
     sqlite3_bind_int64(st, 9, at_ms);
-    return step_done(db, st, "store period totals", err);
+    return bss_sql_step_done(db, st, "settlement store period totals", NULL, err);
 }
 
 static int store_product(sqlite3 *db, const char *period, const settlement_product_total *p,
@@ -423,13 +404,13 @@ static int store_product(sqlite3 *db, const char *period, const settlement_produ
                            " line_count = excluded.line_count,"
                            " usage_bytes = excluded.usage_bytes, amount = excluded.amount",
                            -1, &st, NULL) != SQLITE_OK)
-        return sql_fail(db, st, "prepare", err);
+        return bss_sql_fail(db, st, "settlement prepare", err);
     sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, p->product_cd, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, p->line_count);
     sqlite3_bind_int64(st, 4, p->usage_bytes);
     sqlite3_bind_int64(st, 5, p->amount);
-    return step_done(db, st, "store product totals", err);
+    return bss_sql_step_done(db, st, "settlement store product totals", NULL, err);
 }
 
 int settlement_record_invoice(sqlite3 *db, const settlement_invoice *inv, const char *event_id,
@@ -504,13 +485,13 @@ int settlement_record_expected(sqlite3 *db, const char *period, int64_t invoice_
                            " expected_lines IS NOT excluded.expected_lines OR"
                            " expected_charges IS NOT excluded.expected_charges)",
                            -1, &st, NULL) != SQLITE_OK)
-        return sql_fail(db, st, "prepare", err);
+        return bss_sql_fail(db, st, "settlement prepare", err);
     sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, invoice_count);
     sqlite3_bind_int64(st, 3, line_count);
     sqlite3_bind_int64(st, 4, charge_count);
     sqlite3_bind_int64(st, 5, at_ms);
-    int rc = step_done(db, st, "store expectation", err);
+    int rc = bss_sql_step_done(db, st, "settlement store expectation", NULL, err);
     if (rc == BSS_OK)
         *changed = sqlite3_changes(db) > 0;
     return rc;
@@ -529,10 +510,10 @@ int settlement_try_complete(sqlite3 *db, const char *period, int64_t at_ms, int 
                            " AND expected_invoices = (SELECT count(*) FROM settlement_invoice"
                            "   WHERE period = ?1)",
                            -1, &st, NULL) != SQLITE_OK)
-        return sql_fail(db, st, "prepare", err);
+        return bss_sql_fail(db, st, "settlement prepare", err);
     sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, at_ms);
-    int rc = step_done(db, st, "complete period", err);
+    int rc = bss_sql_step_done(db, st, "settlement complete period", NULL, err);
     if (rc == BSS_OK)
         *completed = sqlite3_changes(db) > 0;
     return rc;
@@ -547,7 +528,7 @@ static int load_products(sqlite3 *db, settlement_summary *s, char *err)
                            "SELECT product_cd, line_count, usage_bytes, amount"
                            " FROM settlement_product WHERE period = ?1 ORDER BY product_cd",
                            -1, &st, NULL) != SQLITE_OK)
-        return sql_fail(db, st, "prepare", err);
+        return bss_sql_fail(db, st, "settlement prepare", err);
     sqlite3_bind_text(st, 1, s->period, -1, SQLITE_STATIC);
     size_t cap = 0;
     int rc;
@@ -571,7 +552,7 @@ static int load_products(sqlite3 *db, settlement_summary *s, char *err)
         p->amount = sqlite3_column_int64(st, 3);
     }
     if (rc != SQLITE_DONE)
-        return sql_fail(db, st, "read products", err);
+        return bss_sql_fail(db, st, "settlement read products", err);
     sqlite3_finalize(st);
     return BSS_OK;
 }
@@ -586,7 +567,7 @@ int settlement_load(sqlite3 *db, const char *period, settlement_summary *out, ch
                            " expected_lines, completed_ms"
                            " FROM settlement_period WHERE period = ?1",
                            -1, &st, NULL) != SQLITE_OK)
-        return sql_fail(db, st, "prepare", err);
+        return bss_sql_fail(db, st, "settlement prepare", err);
     sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
@@ -594,7 +575,7 @@ int settlement_load(sqlite3 *db, const char *period, settlement_summary *out, ch
         return BSS_ERR_NOTFOUND;
     }
     if (rc != SQLITE_ROW)
-        return sql_fail(db, st, "read period", err);
+        return bss_sql_fail(db, st, "settlement read period", err);
     const char *p = (const char *)sqlite3_column_text(st, 0);
     const char *status = (const char *)sqlite3_column_text(st, 1);
     snprintf(out->period, sizeof out->period, "%s", p != NULL ? p : "");
@@ -690,7 +671,7 @@ int settlement_list_json(sqlite3 *db, cJSON **out, char *err)
                            " ORDER BY period DESC",
                            -1, &st, NULL) != SQLITE_OK) {
         cJSON_Delete(o);
-        return sql_fail(db, st, "prepare", err);
+        return bss_sql_fail(db, st, "settlement prepare", err);
     }
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -715,7 +696,7 @@ int settlement_list_json(sqlite3 *db, cJSON **out, char *err)
     }
     if (rc != SQLITE_DONE) {
         cJSON_Delete(o);
-        return sql_fail(db, st, "list periods", err);
+        return bss_sql_fail(db, st, "settlement list periods", err);
     }
     sqlite3_finalize(st);
     *out = o;

@@ -2,6 +2,7 @@
 #include "notify.h"
 
 #include "bss_error.h"
+#include "sqlutil.h"
 #include "isotime.h"
 
 #include <pthread.h>
@@ -23,29 +24,22 @@ struct bss_notifier {
 
 int bss_notify_schema(sqlite3 *db, char *err)
 {
-    char *msg = NULL;
-    int rc = sqlite3_exec(db,
-                          "CREATE TABLE IF NOT EXISTS notifications("
-                          "  id INTEGER PRIMARY KEY,"
-                          "  dedup_key TEXT NOT NULL UNIQUE,"
-                          "  channel TEXT NOT NULL,"
-                          "  target TEXT NOT NULL,"
-                          "  payload TEXT NOT NULL,"
-                          "  status TEXT NOT NULL DEFAULT 'PENDING',"
-                          "  attempts INTEGER NOT NULL DEFAULT 0,"
-                          "  next_attempt_ms INTEGER NOT NULL DEFAULT 0,"
-                          "  last_error TEXT,"
-                          "  created_ms INTEGER NOT NULL,"
-                          "  sent_ms INTEGER);"
-                          "CREATE INDEX IF NOT EXISTS notifications_due"
-                          "  ON notifications(status, next_attempt_ms);",
-                          NULL, NULL, &msg);
-    if (rc != SQLITE_OK) {
-        bss_seterr(err, "notifications schema: %s", msg ? msg : "?");
-        sqlite3_free(msg);
-        return BSS_ERR_IO;
-    }
-    return BSS_OK;
+    static const char *const parts[] = {
+        "CREATE TABLE IF NOT EXISTS notifications("
+        "  id INTEGER PRIMARY KEY,"
+        "  dedup_key TEXT NOT NULL UNIQUE,"
+        "  channel TEXT NOT NULL,"
+        "  target TEXT NOT NULL,"
+        "  payload TEXT NOT NULL,"
+        "  status TEXT NOT NULL DEFAULT 'PENDING',"
+        "  attempts INTEGER NOT NULL DEFAULT 0,"
+        "  next_attempt_ms INTEGER NOT NULL DEFAULT 0,"
+        "  last_error TEXT,"
+        "  created_ms INTEGER NOT NULL,"
+        "  sent_ms INTEGER);"
+        "CREATE INDEX IF NOT EXISTS notifications_due"
+        "  ON notifications(status, next_attempt_ms);"};
+    return bss_sql_exec_all(db, parts, 1, "notifications schema", err);
 }
 
 int bss_notify_enqueue(bss_store *store, const char *channel, const char *dedup_key,

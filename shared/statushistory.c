@@ -2,8 +2,10 @@
 #include "statushistory.h"
 
 #include "bss_error.h"
+#include "sqlutil.h"
 #include "customer_events.h"
 #include "emit.h"
+#include "isotime.h"
 
 #include <string.h>
 
@@ -19,13 +21,6 @@ const char BSS_STATUSHISTORY_SCHEMA[] =
     "CREATE INDEX IF NOT EXISTS line_status_history_line"
     " ON line_status_history(svc_cont_no, effective_ms, id);";
 
-static int sql_fail(sqlite3 *db, sqlite3_stmt *st, const char *what, char *err)
-{
-    bss_seterr(err, "status history %s: %s", what, sqlite3_errmsg(db));
-    sqlite3_finalize(st);
-    return BSS_ERR_IO;
-}
-
 int bss_statushistory_record(sqlite3 *db, const bss_status_entry *e, int *inserted, char *err)
 {
     if (e->svc_cont_no == NULL || e->status == NULL || e->effective_at == NULL ||
@@ -39,19 +34,14 @@ int bss_statushistory_record(sqlite3 *db, const bss_status_entry *e, int *insert
                            " effective_ms, effective_at, order_id, event_id)"
                            " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
                            -1, &st, NULL) != SQLITE_OK)
-        return sql_fail(db, st, "prepare", err);
+        return bss_sql_fail(db, st, "status history prepare", err);
     sqlite3_bind_text(st, 1, e->svc_cont_no, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, e->status, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, e->effective_ms);
     sqlite3_bind_text(st, 4, e->effective_at, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, e->order_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, e->event_id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        return sql_fail(db, st, "insert", err);
-    if (inserted != NULL)
-        *inserted = sqlite3_changes(db) > 0;
-    sqlite3_finalize(st);
-    return BSS_OK;
+    return bss_sql_step_done(db, st, "status history insert", inserted, err);
 }
 
 int bss_statushistory_to_json(sqlite3 *db, const char *svc_cont_no, cJSON *array, char *err)
@@ -61,7 +51,7 @@ int bss_statushistory_to_json(sqlite3 *db, const char *svc_cont_no, cJSON *array
                            "SELECT status, effective_at, order_id FROM line_status_history"
                            " WHERE svc_cont_no = ?1 ORDER BY effective_ms, id",
                            -1, &st, NULL) != SQLITE_OK)
-        return sql_fail(db, st, "prepare", err);
+        return bss_sql_fail(db, st, "status history prepare", err);
     sqlite3_bind_text(st, 1, svc_cont_no, -1, SQLITE_STATIC);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -77,9 +67,24 @@ int bss_statushistory_to_json(sqlite3 *db, const char *svc_cont_no, cJSON *array
         }
     }
     if (rc != SQLITE_DONE)
-        return sql_fail(db, st, "select", err);
+        return bss_sql_fail(db, st, "status history select", err);
     sqlite3_finalize(st);
     return BSS_OK;
+}
+
+int bss_statushistory_add_view(sqlite3 *db, const char *svc_cont_no, int64_t created_ms,
+                               cJSON *view, char *err)
+{
+    char created[BSS_TIME_LEN + 8] = "";
+    bss_time_format(created_ms, created, sizeof created);
+    cJSON *history = cJSON_CreateArray();
+    if (history == NULL || cJSON_AddStringToObject(view, "createdAt", created) == NULL ||
+        !cJSON_AddItemToObject(view, "statusHistory", history)) {
+        cJSON_Delete(history);
+        bss_seterr(err, "out of memory");
+        return BSS_ERR_NOMEM;
+    }
+    return bss_statushistory_to_json(db, svc_cont_no, history, err);
 }
 
 int bss_statushistory_status_at(sqlite3 *db, const char *svc_cont_no, int64_t at_ms,
@@ -93,7 +98,7 @@ int bss_statushistory_status_at(sqlite3 *db, const char *svc_cont_no, int64_t at
                            " WHERE svc_cont_no = ?1 AND effective_ms <= ?2"
                            " ORDER BY effective_ms DESC, id DESC LIMIT 1",
                            -1, &st, NULL) != SQLITE_OK)
-        return sql_fail(db, st, "prepare", err);
+        return bss_sql_fail(db, st, "status history prepare", err);
     sqlite3_bind_text(st, 1, svc_cont_no, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, at_ms);
     int rc = sqlite3_step(st);
@@ -102,7 +107,7 @@ int bss_statushistory_status_at(sqlite3 *db, const char *svc_cont_no, int64_t at
         return BSS_ERR_NOTFOUND;
     }
     if (rc != SQLITE_ROW)
-        return sql_fail(db, st, "select", err);
+        return bss_sql_fail(db, st, "status history select", err);
     const char *s = (const char *)sqlite3_column_text(st, 0);
     if (s != NULL && len > 0) {
         strncpy(status, s, len - 1);

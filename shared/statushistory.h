@@ -60,6 +60,15 @@ int bss_statushistory_apply(bss_store *store, const bss_event *ev, const char *r
  * Returns BSS_OK, BSS_ERR_IO or BSS_ERR_NOMEM (err filled). */
 int bss_statushistory_to_json(sqlite3 *db, const char *svc_cont_no, cJSON *array, char *err);
 
+/* Ends a follower's view of a line (GET /raters/{svcContNo},
+ * GET /billings/{svcContNo}): adds "createdAt" (created_ms as ISO-8601 in
+ * the billing zone, isotime.h) and "statusHistory" (the array of
+ * bss_statushistory_to_json) to the object view. Returns BSS_OK,
+ * BSS_ERR_NOMEM or BSS_ERR_IO (err filled); view stays the caller's, also
+ * on error. */
+int bss_statushistory_add_view(sqlite3 *db, const char *svc_cont_no, int64_t created_ms,
+                               cJSON *view, char *err);
+
 /* The line's status in effect at at_ms: the latest entry with effective_ms
  * <= at_ms, copied into status (len bytes). Returns BSS_OK,
  * BSS_ERR_NOTFOUND when no entry is that old (status = ""), BSS_ERR_IO. */

@@ -31,12 +31,13 @@
 #include "catalog.h"
 #include "check.h"
 #include "config.h"
+#include "html.h"
 #include "http.h"
 #include "isotime.h"
 #include "period.h"
+#include "testutil.h"
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,19 +275,19 @@ static void test_parse_and_format(void)
     CHECK(&C, charge_parse_count(NULL, &v) == BSS_ERR_INVALID);
 
     char s[40];
-    billing_format_grouped(0, s, sizeof s);
+    bss_format_grouped(0, s, sizeof s);
     CHECK(&C, strcmp(s, "0") == 0);
-    billing_format_grouped(999, s, sizeof s);
+    bss_format_grouped(999, s, sizeof s);
     CHECK(&C, strcmp(s, "999") == 0);
-    billing_format_grouped(1000, s, sizeof s);
+    bss_format_grouped(1000, s, sizeof s);
     CHECK(&C, strcmp(s, "1,000") == 0);
-    billing_format_grouped(1234567, s, sizeof s);
+    bss_format_grouped(1234567, s, sizeof s);
     CHECK(&C, strcmp(s, "1,234,567") == 0);
-    billing_format_grouped(-3300, s, sizeof s);
+    bss_format_grouped(-3300, s, sizeof s);
     CHECK(&C, strcmp(s, "-3,300") == 0);
-    billing_format_grouped(INT64_MIN, s, sizeof s);
+    bss_format_grouped(INT64_MIN, s, sizeof s);
     CHECK(&C, strcmp(s, "-9,223,372,036,854,775,808") == 0);
-    billing_format_krw(3300, s, sizeof s);
+    bss_format_krw(3300, s, sizeof s);
     CHECK(&C, strcmp(s, "\xe2\x82\xa9" "3,300") == 0);
 
     char id[BILLING_INVOICE_ID_MAX + 1];
@@ -363,26 +364,10 @@ typedef struct fixture {
     bss_store *store;
     billing_handler_ctx *ctx;
     int64_t seen;     /* log head before the last apply */
-    bss_event *out[64]; /* events the last apply emitted */
-    size_t nout;
+    tu_events out;    /* events the last apply emitted */
     logged log[LOG_MAX]; /* events consumed (applied or dead-lettered) */
     size_t nlog;
 } fixture;
-
-static int collect(void *ctx, const bss_event *ev)
-{
-    fixture *f = ctx;
-    if (f->nout < 64)
-        f->out[f->nout++] = bss_event_clone(ev);
-    return 0;
-}
-
-static void out_free(fixture *f)
-{
-    for (size_t i = 0; i < f->nout; i++)
-        bss_event_free(f->out[i]);
-    f->nout = 0;
-}
 
 /* Delivers ev from `stream` as the consumer does: the next position, the
  * handler and the inbox in one transaction; BSS_ERR_INVALID dead-letters
@@ -392,7 +377,7 @@ static void out_free(fixture *f)
 static int deliver(fixture *f, const char *stream, bss_event *ev, int record)
 {
     char err[BSS_ERRLEN] = "";
-    out_free(f);
+    tu_events_free(&f->out);
     bss_store_head(f->store, &f->seen, NULL);
     int64_t pos = 0;
     CHECK(&C, bss_store_begin(f->store, err) == BSS_OK);
@@ -409,7 +394,7 @@ static int deliver(fixture *f, const char *stream, bss_event *ev, int record)
             CHECK(&C, bss_store_commit(f->store, NULL) == BSS_OK);
         }
     }
-    bss_store_read_from(f->store, f->seen, 64, collect, f, NULL);
+    bss_store_read_from(f->store, f->seen, 64, tu_collect, &f->out, NULL);
     if (record && (rc == BSS_OK || rc == BSS_ERR_INVALID) && f->nlog < LOG_MAX) {
         f->log[f->nlog].ev = bss_event_clone(ev);
         f->log[f->nlog].stream = stream;
@@ -423,35 +408,15 @@ static int deliver(fixture *f, const char *stream, bss_event *ev, int record)
 static int apply(fixture *f, const char *stream, const char *type, const char *subject,
                  const char *data, bss_event **keep)
 {
-    char err[BSS_ERRLEN] = "";
-    bss_event *ev = bss_event_new(type, subject, data, err);
-    CHECK(&C, ev != NULL);
-    if (ev == NULL) {
-        fprintf(stderr, "  event: %s\n", err);
+    bss_event *ev = tu_event(&C, stream, type, subject, data);
+    if (ev == NULL)
         return BSS_ERR;
-    }
-    snprintf(ev->source, sizeof ev->source, "%s", stream);
     int rc = deliver(f, stream, ev, 1);
     if (keep != NULL)
         *keep = ev;
     else
         bss_event_free(ev);
     return rc;
-}
-
-static int64_t count_rows(bss_store *store, const char *sql)
-{
-    sqlite3 *db = NULL;
-    int64_t n = -1;
-    if (bss_store_snapshot_begin(store, &db, NULL) != BSS_OK)
-        return -1;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    bss_store_snapshot_end(store, db);
-    return n;
 }
 
 /* Runs a statement in a write transaction; returns sqlite3_exec's code. */
@@ -468,18 +433,6 @@ static int exec_write(bss_store *store, const char *sql)
 }
 
 static cJSON *data_of(const bss_event *ev) { return cJSON_Parse(ev->data); }
-
-static const char *jstr(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static double jnum(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : -12345;
-}
 
 static const char *open_data(const char *order, const char *customer, const char *no,
                              const char *product, int tarif, const char *email)
@@ -516,21 +469,11 @@ static const char *moved_data(const char *period, const char *customer, const ch
     return buf;
 }
 
+/* Opens the billing store at path with billing's schema. */
 static int open_store(const char *path, bss_store **store)
 {
-    char err[BSS_ERRLEN] = "";
-    bss_store_options o = {.path = path, .source = "billing"};
-    int rc = bss_store_open(&o, store, err);
-    if (rc == BSS_OK) {
-        rc = bss_store_begin(*store, err);
-        if (rc == BSS_OK && (rc = billing_schema(bss_store_db(*store), err)) == BSS_OK)
-            rc = bss_store_commit(*store, err);
-        else if (rc != BSS_ERR_BUSY)
-            bss_store_rollback(*store);
-    }
-    if (rc != BSS_OK)
-        fprintf(stderr, "store %s: %s\n", path, err);
-    return rc;
+    int rc = tu_open_store(path, "billing", store);
+    return rc == BSS_OK ? tu_apply_schema(*store, billing_schema) : rc;
 }
 
 static const char CATALOG[] =
@@ -559,63 +502,10 @@ static char *dump_json(bss_store *store, int invoices)
 
 /* ---- HTTP ------------------------------------------------------------ */
 
-typedef struct body {
-    char buf[65536];
-    size_t len;
-} body;
-
-static size_t on_body(char *p, size_t size, size_t n, void *ctx)
-{
-    body *b = ctx;
-    size_t len = size * n;
-    if (b->len + len < sizeof b->buf) {
-        memcpy(b->buf + b->len, p, len);
-        b->len += len;
-        b->buf[b->len] = '\0';
-    }
-    return len;
-}
-
-/* GETs path with an optional Accept; status returned, body and content
- * type (ctype, 128 bytes) filled. */
-static long http_get(int port, const char *path, const char *accept, body *b, char *ctype)
-{
-    char url[512];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    b->len = 0;
-    b->buf[0] = '\0';
-    ctype[0] = '\0';
-    CURL *c = curl_easy_init();
-    if (c == NULL)
-        return -1;
-    struct curl_slist *h = NULL;
-    if (accept != NULL) {
-        char header[256];
-        snprintf(header, sizeof header, "Accept: %s", accept);
-        h = curl_slist_append(h, header);
-    }
-    long status = -1;
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    if (curl_easy_perform(c) == CURLE_OK) {
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        char *ct = NULL;
-        curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
-        snprintf(ctype, 128, "%s", ct != NULL ? ct : "");
-    }
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return status;
-}
-
 static void test_routes(bss_store *store)
 {
     char err[BSS_ERRLEN] = "";
-    bss_http_options o = {.listen = "127.0.0.1:0", .num_threads = 4, .service = "billing"};
-    bss_http *http = bss_http_new(&o, err);
+    bss_http *http = tu_http_new("billing");
     CHECK(&C, http != NULL);
     if (http == NULL)
         return;
@@ -623,23 +513,23 @@ static void test_routes(bss_store *store)
     CHECK(&C, billing_routes_register(http, &br, err) == BSS_OK);
     CHECK(&C, bss_http_start(http, err) == BSS_OK);
     int port = bss_http_port(http);
-    body *b = malloc(sizeof *b);
+    tu_body *b = malloc(sizeof *b);
     char ct[128];
     if (b == NULL) {
         bss_http_free(http);
         return;
     }
 
-    CHECK(&C, http_get(port, "/billings/charges?period=2026-10", NULL, b, ct) == 200);
+    CHECK(&C, tu_http_get(port, "/billings/charges?period=2026-10", NULL, b, ct) == 200);
     cJSON *j = cJSON_Parse(b->buf);
-    CHECK(&C, strcmp(jstr(j, "period"), "2026-10") == 0);
+    CHECK(&C, strcmp(tu_jstr(j, "period"), "2026-10") == 0);
     const cJSON *items = cJSON_GetObjectItemCaseSensitive(j, "items");
     CHECK(&C, cJSON_GetArraySize(items) == 3);
     const cJSON *first = cJSON_GetArrayItem(items, 0);
-    CHECK(&C, strcmp(jstr(first, "svcContNo"), "L1") == 0);
+    CHECK(&C, strcmp(tu_jstr(first, "svcContNo"), "L1") == 0);
     CHECK(&C, cJSON_GetArraySize(first) == 15);
     cJSON_Delete(j);
-    CHECK(&C, http_get(port, "/billings/charges?period=2026-10&svcContNo=L2", NULL, b, ct) ==
+    CHECK(&C, tu_http_get(port, "/billings/charges?period=2026-10&svcContNo=L2", NULL, b, ct) ==
                   200);
     j = cJSON_Parse(b->buf);
     items = cJSON_GetObjectItemCaseSensitive(j, "items");
@@ -650,61 +540,61 @@ static void test_routes(bss_store *store)
     /* REST writes usageBytes as an exact integer, even at 2^63-1. */
     CHECK(&C, strstr(b->buf, "\"usageBytes\":9223372036854775807,") != NULL);
     CHECK(&C, strstr(b->buf, "\"billableMb\":8796093022208,") != NULL);
-    CHECK(&C, http_get(port, "/billings/charges?period=2026-11", NULL, b, ct) == 200);
+    CHECK(&C, tu_http_get(port, "/billings/charges?period=2026-11", NULL, b, ct) == 200);
     CHECK(&C, strstr(b->buf, "\"items\":[]") != NULL);
-    CHECK(&C, http_get(port, "/billings/charges", NULL, b, ct) == 422);
+    CHECK(&C, tu_http_get(port, "/billings/charges", NULL, b, ct) == 422);
     CHECK(&C, strstr(b->buf, "VALIDATION_FAILED") != NULL);
-    CHECK(&C, http_get(port, "/billings/charges?period=2026-13", NULL, b, ct) == 422);
-    CHECK(&C, http_get(port, "/billings/charges?period=202610", NULL, b, ct) == 422);
-    CHECK(&C, http_get(port, "/billings/charges?period=2026-10&svcContNo=", NULL, b, ct) ==
+    CHECK(&C, tu_http_get(port, "/billings/charges?period=2026-13", NULL, b, ct) == 422);
+    CHECK(&C, tu_http_get(port, "/billings/charges?period=202610", NULL, b, ct) == 422);
+    CHECK(&C, tu_http_get(port, "/billings/charges?period=2026-10&svcContNo=", NULL, b, ct) ==
                   422);
 
-    CHECK(&C, http_get(port, "/billings/invoices?customerId=C1", NULL, b, ct) == 200);
+    CHECK(&C, tu_http_get(port, "/billings/invoices?customerId=C1", NULL, b, ct) == 200);
     j = cJSON_Parse(b->buf);
     items = cJSON_GetObjectItemCaseSensitive(j, "items");
     CHECK(&C, cJSON_GetArraySize(items) == 1);
-    CHECK(&C, strcmp(jstr(cJSON_GetArrayItem(items, 0), "invoiceId"), "INV-202610-C1") == 0);
+    CHECK(&C, strcmp(tu_jstr(cJSON_GetArrayItem(items, 0), "invoiceId"), "INV-202610-C1") == 0);
     CHECK(&C, cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(items, 0), "email") == NULL);
     cJSON_Delete(j);
-    CHECK(&C, http_get(port, "/billings/invoices?period=2026-10", NULL, b, ct) == 200);
+    CHECK(&C, tu_http_get(port, "/billings/invoices?period=2026-10", NULL, b, ct) == 200);
     j = cJSON_Parse(b->buf);
     CHECK(&C, cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "items")) == 2);
     cJSON_Delete(j);
-    CHECK(&C, http_get(port, "/billings/invoices?customerId=C1&period=2026-09", NULL, b, ct) ==
+    CHECK(&C, tu_http_get(port, "/billings/invoices?customerId=C1&period=2026-09", NULL, b, ct) ==
                   200);
     CHECK(&C, strstr(b->buf, "\"items\":[]") != NULL);
-    CHECK(&C, http_get(port, "/billings/invoices", NULL, b, ct) == 422);
-    CHECK(&C, http_get(port, "/billings/invoices?period=10-2026", NULL, b, ct) == 422);
+    CHECK(&C, tu_http_get(port, "/billings/invoices", NULL, b, ct) == 422);
+    CHECK(&C, tu_http_get(port, "/billings/invoices?period=10-2026", NULL, b, ct) == 422);
 
-    CHECK(&C, http_get(port, "/billings/invoices/INV-202610-C1", NULL, b, ct) == 200);
+    CHECK(&C, tu_http_get(port, "/billings/invoices/INV-202610-C1", NULL, b, ct) == 200);
     CHECK(&C, strncmp(ct, "application/json", 16) == 0);
     j = cJSON_Parse(b->buf);
-    CHECK(&C, strcmp(jstr(j, "status"), "ISSUED") == 0);
-    CHECK(&C, jnum(j, "total") == 8753);
+    CHECK(&C, strcmp(tu_jstr(j, "status"), "ISSUED") == 0);
+    CHECK(&C, tu_jnum(j, "total") == 8753);
     CHECK(&C, cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "lines")) == 2);
     cJSON_Delete(j);
-    CHECK(&C, http_get(port, "/billings/invoices/INV-202610-C1", "text/html", b, ct) == 200);
+    CHECK(&C, tu_http_get(port, "/billings/invoices/INV-202610-C1", "text/html", b, ct) == 200);
     CHECK(&C, strncmp(ct, "text/html", 9) == 0);
     CHECK(&C, strstr(b->buf, "<!DOCTYPE html>") != NULL);
     CHECK(&C, strstr(b->buf, "\xe2\x82\xa9" "8,753") != NULL);
-    CHECK(&C, http_get(port, "/billings/invoices/INV-202610-C1",
+    CHECK(&C, tu_http_get(port, "/billings/invoices/INV-202610-C1",
                        "text/html,application/xhtml+xml,*/*;q=0.8", b, ct) == 200);
     CHECK(&C, strncmp(ct, "text/html", 9) == 0);
-    CHECK(&C, http_get(port, "/billings/invoices/INV-202610-C1", "application/json, text/html",
+    CHECK(&C, tu_http_get(port, "/billings/invoices/INV-202610-C1", "application/json, text/html",
                        b, ct) == 200);
     CHECK(&C, strncmp(ct, "application/json", 16) == 0);
-    CHECK(&C, http_get(port, "/billings/invoices/INV-202610-C1?format=html", NULL, b, ct) ==
+    CHECK(&C, tu_http_get(port, "/billings/invoices/INV-202610-C1?format=html", NULL, b, ct) ==
                   200);
     CHECK(&C, strncmp(ct, "text/html", 9) == 0);
-    CHECK(&C, http_get(port, "/billings/invoices/INV-202610-C1?format=json", "text/html", b,
+    CHECK(&C, tu_http_get(port, "/billings/invoices/INV-202610-C1?format=json", "text/html", b,
                        ct) == 200);
     CHECK(&C, strncmp(ct, "application/json", 16) == 0);
-    CHECK(&C, http_get(port, "/billings/invoices/INV-202610-C1?format=pdf", NULL, b, ct) ==
+    CHECK(&C, tu_http_get(port, "/billings/invoices/INV-202610-C1?format=pdf", NULL, b, ct) ==
                   422);
-    CHECK(&C, http_get(port, "/billings/invoices/INV-209901-NOPE", NULL, b, ct) == 404);
+    CHECK(&C, tu_http_get(port, "/billings/invoices/INV-209901-NOPE", NULL, b, ct) == 404);
     CHECK(&C, strstr(b->buf, "INVOICE_NOT_FOUND") != NULL);
     /* The line view still answers beside the literal routes. */
-    CHECK(&C, http_get(port, "/billings/L1", NULL, b, ct) == 200);
+    CHECK(&C, tu_http_get(port, "/billings/L1", NULL, b, ct) == 200);
     CHECK(&C, strstr(b->buf, "\"svcContNo\":\"L1\"") != NULL);
     free(b);
     bss_http_free(http);
@@ -755,11 +645,11 @@ static void test_mail_log(bss_store *store, const char *dir)
     }
     fclose(f);
     CHECK(&C, lines == 1);
-    CHECK(&C, strcmp(jstr(j, "to"), "c1@example.com") == 0);
-    CHECK(&C, strcmp(jstr(j, "subject"), "Invoice INV-202610-C1 for 2026-10") == 0);
-    CHECK(&C, strcmp(jstr(j, "messageId"), "<INV-202610-C1@bssiot>") == 0);
-    CHECK(&C, strstr(jstr(j, "html"), "\xe2\x82\xa9" "8,753") != NULL);
-    CHECK(&C, strstr(jstr(j, "html"), "L2") != NULL);
+    CHECK(&C, strcmp(tu_jstr(j, "to"), "c1@example.com") == 0);
+    CHECK(&C, strcmp(tu_jstr(j, "subject"), "Invoice INV-202610-C1 for 2026-10") == 0);
+    CHECK(&C, strcmp(tu_jstr(j, "messageId"), "<INV-202610-C1@bssiot>") == 0);
+    CHECK(&C, strstr(tu_jstr(j, "html"), "\xe2\x82\xa9" "8,753") != NULL);
+    CHECK(&C, strstr(tu_jstr(j, "html"), "L2") != NULL);
     cJSON_Delete(j);
 }
 
@@ -825,8 +715,8 @@ static void test_handler(const char *dir)
     snprintf(data, sizeof data, "{\"period\":\"2026-10\",\"customerPosition\":%lld}",
              (long long)customer_pos + 1);
     CHECK(&C, apply(f, rater, "AuCloseStarted", "2026-10", data, NULL) == BSS_OK);
-    CHECK(&C, f->nout == 0);
-    CHECK(&C, count_rows(f->store, "SELECT count(*) FROM au_close") == 1);
+    CHECK(&C, f->out.n == 0);
+    CHECK(&C, tu_count_rows(f->store, "SELECT count(*) FROM au_close") == 1);
     /* A close whose subject is not its period breaks the contract. */
     CHECK(&C, apply(f, rater, "AuCloseStarted", "2026-09",
                     "{\"period\":\"2026-10\",\"customerPosition\":1}", NULL) == BSS_ERR_INVALID);
@@ -840,9 +730,9 @@ static void test_handler(const char *dir)
         return;
     snprintf(moved_l2->source, sizeof moved_l2->source, "rater");
     CHECK(&C, deliver(f, rater, moved_l2, 1) == BSS_ERR_BUSY);
-    CHECK(&C, f->nout == 0);
-    CHECK(&C, count_rows(f->store, "SELECT count(*) FROM usage_moved") == 0);
-    CHECK(&C, count_rows(f->store, "SELECT count(*) FROM charge") == 0);
+    CHECK(&C, f->out.n == 0);
+    CHECK(&C, tu_count_rows(f->store, "SELECT count(*) FROM usage_moved") == 0);
+    CHECK(&C, tu_count_rows(f->store, "SELECT count(*) FROM charge") == 0);
     /* The customer stream moves on: L2 terminated, backdated to the 15th. */
     CHECK(&C, apply(f, cust, "LineStatusChanged", "L2",
                     status_data("O8", "ACTIVE", "TERMINATED", "2026-10-15T12:00:00+09:00"),
@@ -850,18 +740,18 @@ static void test_handler(const char *dir)
     /* Now it applies: 15 active days of 10000 -> 4838; unlimited. */
     CHECK(&C, deliver(f, rater, moved_l2, 1) == BSS_OK);
     bss_event_free(moved_l2);
-    CHECK(&C, f->nout == 1);
-    if (f->nout == 1) {
-        cJSON *d = data_of(f->out[0]);
-        CHECK(&C, strcmp(f->out[0]->type, "ChargeCalculated") == 0);
-        CHECK(&C, strcmp(f->out[0]->subject, "L2") == 0);
-        CHECK(&C, strcmp(jstr(d, "usageBytes"), "9223372036854775807") == 0);
-        CHECK(&C, jnum(d, "billableMb") == 8796093022208.0);
+    CHECK(&C, f->out.n == 1);
+    if (f->out.n == 1) {
+        cJSON *d = data_of(f->out.ev[0]);
+        CHECK(&C, strcmp(f->out.ev[0]->type, "ChargeCalculated") == 0);
+        CHECK(&C, strcmp(f->out.ev[0]->subject, "L2") == 0);
+        CHECK(&C, strcmp(tu_jstr(d, "usageBytes"), "9223372036854775807") == 0);
+        CHECK(&C, tu_jnum(d, "billableMb") == 8796093022208.0);
         CHECK(&C, cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(d, "includedMb")));
-        CHECK(&C, jnum(d, "overageMb") == 0 && jnum(d, "overageFee") == 0);
-        CHECK(&C, jnum(d, "activeDays") == 15 && jnum(d, "daysInPeriod") == 31);
-        CHECK(&C, jnum(d, "baseFee") == 4838 && jnum(d, "subtotal") == 4838);
-        CHECK(&C, jnum(d, "vat") == 483 && jnum(d, "total") == 5321);
+        CHECK(&C, tu_jnum(d, "overageMb") == 0 && tu_jnum(d, "overageFee") == 0);
+        CHECK(&C, tu_jnum(d, "activeDays") == 15 && tu_jnum(d, "daysInPeriod") == 31);
+        CHECK(&C, tu_jnum(d, "baseFee") == 4838 && tu_jnum(d, "subtotal") == 4838);
+        CHECK(&C, tu_jnum(d, "vat") == 483 && tu_jnum(d, "total") == 5321);
         cJSON_Delete(d);
     }
 
@@ -870,43 +760,43 @@ static void test_handler(const char *dir)
     bss_event *cause = NULL;
     CHECK(&C, apply(f, rater, "UsageMoved", "L1", moved_data("2026-10", "C1", "157286401"),
                     &cause) == BSS_OK);
-    CHECK(&C, f->nout == 1);
-    if (f->nout == 1) {
-        bss_event *e = f->out[0];
+    CHECK(&C, f->out.n == 1);
+    if (f->out.n == 1) {
+        bss_event *e = f->out.ev[0];
         cJSON *d = data_of(e);
         CHECK(&C, strcmp(e->type, "ChargeCalculated") == 0);
         CHECK(&C, strcmp(e->source, "billing") == 0);
         CHECK(&C, strcmp(e->causation_id, cause->id) == 0);
         CHECK(&C, cJSON_GetArraySize(d) == 15);
-        CHECK(&C, strcmp(jstr(d, "svcContNo"), "L1") == 0);
-        CHECK(&C, strcmp(jstr(d, "customerId"), "C1") == 0);
-        CHECK(&C, strcmp(jstr(d, "productCd"), "IOT-BASIC") == 0);
-        CHECK(&C, strcmp(jstr(d, "period"), "2026-10") == 0);
-        CHECK(&C, strcmp(jstr(d, "usageBytes"), "157286401") == 0);
-        CHECK(&C, jnum(d, "billableMb") == 151 && jnum(d, "includedMb") == 100);
-        CHECK(&C, jnum(d, "overageMb") == 51 && jnum(d, "overageFee") == 1020);
-        CHECK(&C, jnum(d, "activeDays") == 21 && jnum(d, "daysInPeriod") == 31);
-        CHECK(&C, jnum(d, "baseFee") == 2100 && jnum(d, "subtotal") == 3120);
-        CHECK(&C, jnum(d, "vat") == 312 && jnum(d, "total") == 3432);
+        CHECK(&C, strcmp(tu_jstr(d, "svcContNo"), "L1") == 0);
+        CHECK(&C, strcmp(tu_jstr(d, "customerId"), "C1") == 0);
+        CHECK(&C, strcmp(tu_jstr(d, "productCd"), "IOT-BASIC") == 0);
+        CHECK(&C, strcmp(tu_jstr(d, "period"), "2026-10") == 0);
+        CHECK(&C, strcmp(tu_jstr(d, "usageBytes"), "157286401") == 0);
+        CHECK(&C, tu_jnum(d, "billableMb") == 151 && tu_jnum(d, "includedMb") == 100);
+        CHECK(&C, tu_jnum(d, "overageMb") == 51 && tu_jnum(d, "overageFee") == 1020);
+        CHECK(&C, tu_jnum(d, "activeDays") == 21 && tu_jnum(d, "daysInPeriod") == 31);
+        CHECK(&C, tu_jnum(d, "baseFee") == 2100 && tu_jnum(d, "subtotal") == 3120);
+        CHECK(&C, tu_jnum(d, "vat") == 312 && tu_jnum(d, "total") == 3432);
         cJSON_Delete(d);
     }
     bss_event_free(cause);
     /* The same line and period again (a new event): nothing changes. */
     CHECK(&C, apply(f, rater, "UsageMoved", "L1", moved_data("2026-10", "C1", "999999999"),
                     NULL) == BSS_OK);
-    CHECK(&C, f->nout == 0);
-    CHECK(&C, count_rows(f->store, "SELECT total FROM charge WHERE svc_cont_no='L1'") == 3432);
+    CHECK(&C, f->out.n == 0);
+    CHECK(&C, tu_count_rows(f->store, "SELECT total FROM charge WHERE svc_cont_no='L1'") == 3432);
     /* L3: exactly 1 MB, one day: 100 + VAT 10. */
     CHECK(&C, apply(f, rater, "UsageMoved", "L3", moved_data("2026-10", "C2", "1048576"),
                     NULL) == BSS_OK);
-    CHECK(&C, f->nout == 1);
-    CHECK(&C, count_rows(f->store, "SELECT total FROM charge WHERE svc_cont_no='L3'") == 110);
+    CHECK(&C, f->out.n == 1);
+    CHECK(&C, tu_count_rows(f->store, "SELECT total FROM charge WHERE svc_cont_no='L3'") == 110);
     /* L5: not active in October, no usage: no charge, no event, but moved. */
     CHECK(&C, apply(f, rater, "UsageMoved", "L5", moved_data("2026-10", "C2", "0"), NULL) ==
                   BSS_OK);
-    CHECK(&C, f->nout == 0);
-    CHECK(&C, count_rows(f->store, "SELECT count(*) FROM charge WHERE svc_cont_no='L5'") == 0);
-    CHECK(&C, count_rows(f->store, "SELECT count(*) FROM usage_moved WHERE svc_cont_no='L5'") ==
+    CHECK(&C, f->out.n == 0);
+    CHECK(&C, tu_count_rows(f->store, "SELECT count(*) FROM charge WHERE svc_cont_no='L5'") == 0);
+    CHECK(&C, tu_count_rows(f->store, "SELECT count(*) FROM usage_moved WHERE svc_cont_no='L5'") ==
                   1);
     /* A line billing does not know, bad data, an unknown close: dead letters. */
     CHECK(&C, apply(f, rater, "UsageMoved", "L9", moved_data("2026-10", "C9", "5"), NULL) ==
@@ -919,8 +809,8 @@ static void test_handler(const char *dir)
                   BSS_ERR_INVALID);
     CHECK(&C, apply(f, rater, "UsageMoved", "L1", moved_data("2026-08", "C1", "5"), NULL) ==
                   BSS_ERR_INVALID);
-    CHECK(&C, count_rows(f->store, "SELECT count(*) FROM usage_moved") == 4);
-    CHECK(&C, count_rows(f->store, "SELECT count(*) FROM charge") == 3);
+    CHECK(&C, tu_count_rows(f->store, "SELECT count(*) FROM usage_moved") == 4);
+    CHECK(&C, tu_count_rows(f->store, "SELECT count(*) FROM charge") == 3);
 
     /* AuCloseCompleted: C1 gets L1 + L2, C2 gets L3; mails for C1 only. */
     bss_event *done = NULL;
@@ -928,58 +818,58 @@ static void test_handler(const char *dir)
                     "{\"period\":\"2026-10\",\"lineCount\":4,"
                     "\"totalBytes\":\"9223372036854775807\"}",
                     &done) == BSS_OK);
-    CHECK(&C, f->nout == 3);
-    if (f->nout == 3) {
-        bss_event *e = f->out[0];
+    CHECK(&C, f->out.n == 3);
+    if (f->out.n == 3) {
+        bss_event *e = f->out.ev[0];
         cJSON *d = data_of(e);
         CHECK(&C, strcmp(e->type, "InvoiceIssued") == 0);
         CHECK(&C, strcmp(e->subject, "INV-202610-C1") == 0);
         CHECK(&C, strcmp(e->causation_id, done->id) == 0);
-        CHECK(&C, strcmp(jstr(d, "invoiceId"), "INV-202610-C1") == 0);
-        CHECK(&C, strcmp(jstr(d, "customerId"), "C1") == 0);
-        CHECK(&C, strcmp(jstr(d, "period"), "2026-10") == 0);
-        CHECK(&C, strcmp(jstr(d, "email"), "c1@example.com") == 0);
-        CHECK(&C, strcmp(jstr(d, "status"), "ISSUED") == 0);
-        CHECK(&C, jnum(d, "subtotal") == 3120 + 4838);
-        CHECK(&C, jnum(d, "vat") == 312 + 483);
-        CHECK(&C, jnum(d, "total") == 3432 + 5321);
+        CHECK(&C, strcmp(tu_jstr(d, "invoiceId"), "INV-202610-C1") == 0);
+        CHECK(&C, strcmp(tu_jstr(d, "customerId"), "C1") == 0);
+        CHECK(&C, strcmp(tu_jstr(d, "period"), "2026-10") == 0);
+        CHECK(&C, strcmp(tu_jstr(d, "email"), "c1@example.com") == 0);
+        CHECK(&C, strcmp(tu_jstr(d, "status"), "ISSUED") == 0);
+        CHECK(&C, tu_jnum(d, "subtotal") == 3120 + 4838);
+        CHECK(&C, tu_jnum(d, "vat") == 312 + 483);
+        CHECK(&C, tu_jnum(d, "total") == 3432 + 5321);
         char issued[BSS_TIME_LEN + 8];
         bss_time_format(done->time_ms, issued, sizeof issued);
-        CHECK(&C, strcmp(jstr(d, "issuedAt"), issued) == 0);
+        CHECK(&C, strcmp(tu_jstr(d, "issuedAt"), issued) == 0);
         const cJSON *lines = cJSON_GetObjectItemCaseSensitive(d, "lines");
         CHECK(&C, cJSON_GetArraySize(lines) == 2);
-        CHECK(&C, strcmp(jstr(cJSON_GetArrayItem(lines, 0), "svcContNo"), "L1") == 0);
-        CHECK(&C, strcmp(jstr(cJSON_GetArrayItem(lines, 1), "svcContNo"), "L2") == 0);
+        CHECK(&C, strcmp(tu_jstr(cJSON_GetArrayItem(lines, 0), "svcContNo"), "L1") == 0);
+        CHECK(&C, strcmp(tu_jstr(cJSON_GetArrayItem(lines, 1), "svcContNo"), "L2") == 0);
         CHECK(&C, cJSON_GetArraySize(cJSON_GetArrayItem(lines, 0)) == 15);
         cJSON_Delete(d);
-        d = data_of(f->out[1]);
-        CHECK(&C, strcmp(f->out[1]->type, "InvoiceIssued") == 0);
-        CHECK(&C, strcmp(jstr(d, "invoiceId"), "INV-202610-C2") == 0);
-        CHECK(&C, strcmp(jstr(d, "email"), "") == 0);
-        CHECK(&C, jnum(d, "total") == 110);
+        d = data_of(f->out.ev[1]);
+        CHECK(&C, strcmp(f->out.ev[1]->type, "InvoiceIssued") == 0);
+        CHECK(&C, strcmp(tu_jstr(d, "invoiceId"), "INV-202610-C2") == 0);
+        CHECK(&C, strcmp(tu_jstr(d, "email"), "") == 0);
+        CHECK(&C, tu_jnum(d, "total") == 110);
         cJSON_Delete(d);
-        d = data_of(f->out[2]);
-        CHECK(&C, strcmp(f->out[2]->type, "PeriodInvoiced") == 0);
-        CHECK(&C, strcmp(f->out[2]->subject, "2026-10") == 0);
-        CHECK(&C, strcmp(jstr(d, "period"), "2026-10") == 0);
-        CHECK(&C, jnum(d, "invoiceCount") == 2);
-        CHECK(&C, jnum(d, "lineCount") == 4); /* L5 moved, not charged */
-        CHECK(&C, jnum(d, "chargeCount") == 3);
+        d = data_of(f->out.ev[2]);
+        CHECK(&C, strcmp(f->out.ev[2]->type, "PeriodInvoiced") == 0);
+        CHECK(&C, strcmp(f->out.ev[2]->subject, "2026-10") == 0);
+        CHECK(&C, strcmp(tu_jstr(d, "period"), "2026-10") == 0);
+        CHECK(&C, tu_jnum(d, "invoiceCount") == 2);
+        CHECK(&C, tu_jnum(d, "lineCount") == 4); /* L5 moved, not charged */
+        CHECK(&C, tu_jnum(d, "chargeCount") == 3);
         CHECK(&C, cJSON_GetArraySize(d) == 4);
         cJSON_Delete(d);
     }
     bss_event_free(done);
-    CHECK(&C, count_rows(f->store, "SELECT count(*) FROM notifications") == 1);
-    CHECK(&C, count_rows(f->store, "SELECT count(*) FROM notifications WHERE channel='mail'"
+    CHECK(&C, tu_count_rows(f->store, "SELECT count(*) FROM notifications") == 1);
+    CHECK(&C, tu_count_rows(f->store, "SELECT count(*) FROM notifications WHERE channel='mail'"
                                    " AND dedup_key='INV-202610-C1'"
                                    " AND target='c1@example.com'") == 1);
     /* A replayed close changes nothing. */
     CHECK(&C, apply(f, rater, "AuCloseCompleted", "2026-10",
                     "{\"period\":\"2026-10\",\"lineCount\":3,\"totalBytes\":\"1\"}",
                     NULL) == BSS_OK);
-    CHECK(&C, f->nout == 0);
-    CHECK(&C, count_rows(f->store, "SELECT count(*) FROM invoice") == 2);
-    CHECK(&C, count_rows(f->store, "SELECT count(*) FROM notifications") == 1);
+    CHECK(&C, f->out.n == 0);
+    CHECK(&C, tu_count_rows(f->store, "SELECT count(*) FROM invoice") == 2);
+    CHECK(&C, tu_count_rows(f->store, "SELECT count(*) FROM notifications") == 1);
     /* A line moved after invoicing is refused (final documents). */
     CHECK(&C, apply(f, cust, "OrderCreated", "L4",
                     open_data("O4", "C3", "L4", "IOT-BASIC", 3000, "c3@example.com"),
@@ -989,13 +879,13 @@ static void test_handler(const char *dir)
     /* ... while a replayed UsageMoved of an invoiced line is just a no-op. */
     CHECK(&C, apply(f, rater, "UsageMoved", "L3", moved_data("2026-10", "C2", "1048576"),
                     NULL) == BSS_OK);
-    CHECK(&C, f->nout == 0);
+    CHECK(&C, f->out.n == 0);
     /* Charges and invoices are final. */
     CHECK(&C, exec_write(f->store, "UPDATE charge SET total = 1") != SQLITE_OK);
     CHECK(&C, exec_write(f->store, "DELETE FROM charge") != SQLITE_OK);
     CHECK(&C, exec_write(f->store, "UPDATE invoice SET total = 1") != SQLITE_OK);
     CHECK(&C, exec_write(f->store, "DELETE FROM invoice_line") != SQLITE_OK);
-    CHECK(&C, count_rows(f->store, "SELECT sum(total) FROM invoice") == 8753 + 110);
+    CHECK(&C, tu_count_rows(f->store, "SELECT sum(total) FROM invoice") == 8753 + 110);
 
     test_routes(f->store);
     test_mail_log(f->store, dir);
@@ -1031,21 +921,21 @@ static void test_handler(const char *dir)
             "SELECT count(*) FROM usage_moved",
         };
         for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
-            int64_t x = count_rows(f->store, counts[i]), y = count_rows(g->store, counts[i]);
+            int64_t x = tu_count_rows(f->store, counts[i]), y = tu_count_rows(g->store, counts[i]);
             CHECK(&C, x == y && x >= 0);
             if (x != y)
                 fprintf(stderr, "  %s: %lld vs %lld\n", counts[i], (long long)x, (long long)y);
         }
-        CHECK(&C, count_rows(g->store, "SELECT count(*) FROM events WHERE type='InvoiceIssued'") ==
+        CHECK(&C, tu_count_rows(g->store, "SELECT count(*) FROM events WHERE type='InvoiceIssued'") ==
                       2);
-        out_free(g);
+        tu_events_free(&g->out);
         bss_store_close(g->store);
     } else {
         C.failed++;
     }
     free(g);
 
-    out_free(f);
+    tu_events_free(&f->out);
     for (size_t i = 0; i < f->nlog; i++)
         bss_event_free(f->log[i].ev);
     bss_store_close(f->store);
@@ -1056,12 +946,8 @@ static void test_handler(const char *dir)
 int main(void)
 {
     char dir[] = "/tmp/bss-charges-XXXXXX";
-    if (mkdtemp(dir) == NULL) {
-        perror("mkdtemp");
+    if (tu_begin(dir) != 0)
         return 1;
-    }
-    bss_time_set_zone("Asia/Seoul");
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     test_billable_mb();
     test_prorate();
     test_compute();
@@ -1069,10 +955,6 @@ int main(void)
     test_parse_and_format();
     test_html_escaping();
     test_handler(dir);
-    curl_global_cleanup();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
+    tu_end(dir);
     return CHECK_DONE(&C);
 }

@@ -26,9 +26,9 @@
 #include "rater/rater.h"
 #include "rater/routes.h"
 #include "statushistory.h"
+#include "testutil.h"
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,30 +39,9 @@ static check_counts C;
 
 /* ---- helpers --------------------------------------------------------- */
 
-typedef struct emitted {
-    bss_event *ev[64];
-    size_t n;
-} emitted;
-
-static int collect(void *ctx, const bss_event *ev)
-{
-    emitted *e = ctx;
-    if (e->n < 64)
-        e->ev[e->n++] = bss_event_clone(ev);
-    return 0;
-}
-
-static void emitted_free(emitted *e)
-{
-    for (size_t i = 0; i < e->n; i++)
-        bss_event_free(e->ev[i]);
-    e->n = 0;
-}
-
 typedef struct fixture {
     bss_store *store;
-    int64_t seen; /* log head before the last apply */
-    emitted out;  /* events the last apply emitted */
+    tu_events out; /* events the last apply emitted */
 } fixture;
 
 /* Applies a customer event through handler in one transaction, as the
@@ -71,21 +50,10 @@ typedef struct fixture {
 static int apply(fixture *f, bss_handler_fn handler, void *ctx, const char *type,
                  const char *subject, const char *data, bss_event **keep)
 {
-    char err[BSS_ERRLEN] = "";
-    bss_event *ev = bss_event_new(type, subject, data, err);
-    CHECK(&C, ev != NULL);
+    bss_event *ev = tu_event(&C, "customer", type, subject, data);
     if (ev == NULL)
         return BSS_ERR;
-    snprintf(ev->source, sizeof ev->source, "customer");
-    emitted_free(&f->out);
-    bss_store_head(f->store, &f->seen, NULL);
-    CHECK(&C, bss_store_begin(f->store, err) == BSS_OK);
-    int rc = handler(ctx, f->store, ev, err);
-    if (rc == BSS_OK)
-        CHECK(&C, bss_store_commit(f->store, err) == BSS_OK);
-    else
-        bss_store_rollback(f->store);
-    bss_store_read_from(f->store, f->seen, 64, collect, &f->out, NULL);
+    int rc = tu_apply(&C, f->store, handler, ctx, ev, &f->out);
     if (keep != NULL)
         *keep = ev;
     else
@@ -94,33 +62,6 @@ static int apply(fixture *f, bss_handler_fn handler, void *ctx, const char *type
 }
 
 static cJSON *data_of(const bss_event *ev) { return cJSON_Parse(ev->data); }
-
-static const char *jstr(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static double jnum(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : -12345;
-}
-
-static int64_t count_rows(bss_store *store, const char *sql)
-{
-    char err[BSS_ERRLEN];
-    int64_t n = -1;
-    if (bss_store_begin(store, err) != BSS_OK)
-        return -1;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(bss_store_db(store), sql, -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    bss_store_rollback(store);
-    return n;
-}
 
 static char *open_data(const char *order, const char *no, const char *product, const char *apn)
 {
@@ -136,71 +77,7 @@ static char *open_data(const char *order, const char *no, const char *product, c
     return buf;
 }
 
-static int open_store(const char *path, const char *source, bss_store **store)
-{
-    char err[BSS_ERRLEN];
-    bss_store_options o = {.path = path, .source = source};
-    int rc = bss_store_open(&o, store, err);
-    if (rc != BSS_OK)
-        fprintf(stderr, "store: %s\n", err);
-    return rc;
-}
-
-/* Runs a service's schema hook on the store inside a write transaction, as
- * bss_eventcore_open does. Returns the hook's (or begin/commit's) result. */
-static int apply_schema(bss_store *store, int (*schema)(sqlite3 *, char *))
-{
-    char err[BSS_ERRLEN] = "";
-    int rc = bss_store_begin(store, err);
-    if (rc != BSS_OK)
-        return rc;
-    rc = schema(bss_store_db(store), err);
-    if (rc == BSS_OK)
-        return bss_store_commit(store, err);
-    fprintf(stderr, "schema: %s\n", err);
-    bss_store_rollback(store);
-    return rc;
-}
-
-/* ---- HTTP client ----------------------------------------------------- */
-
-typedef struct body {
-    char buf[16384];
-    size_t len;
-} body;
-
-static size_t on_body(char *p, size_t size, size_t n, void *ctx)
-{
-    body *b = ctx;
-    size_t len = size * n;
-    if (b->len + len < sizeof b->buf) {
-        memcpy(b->buf + b->len, p, len);
-        b->len += len;
-        b->buf[b->len] = '\0';
-    }
-    return len;
-}
-
-/* GETs path from 127.0.0.1:port; returns the status, body in *b. */
-static long http_get(int port, const char *path, body *b)
-{
-    char url[512];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    b->len = 0;
-    b->buf[0] = '\0';
-    CURL *c = curl_easy_init();
-    long status = -1;
-    if (c == NULL)
-        return -1;
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    return status;
-}
+/* ---- HTTP ------------------------------------------------------------ */
 
 /* Many clients GET the same path at once: every answer must be 200 and carry
  * `needle` (each request takes its own store snapshot). */
@@ -218,9 +95,10 @@ typedef struct getter {
 static void *getter_run(void *arg)
 {
     getter *g = arg;
-    body b;
+    tu_body b;
     for (int i = 0; i < GETS_PER_THREAD; i++)
-        if (http_get(g->port, g->path, &b) == 200 && strstr(b.buf, g->needle) != NULL)
+        if (tu_http_get(g->port, g->path, NULL, &b, NULL) == 200 &&
+            strstr(b.buf, g->needle) != NULL)
             g->ok++;
     return NULL;
 }
@@ -244,16 +122,6 @@ static void check_concurrent_gets(int port, const char *path, const char *needle
     CHECK(&C, ok == GET_THREADS * GETS_PER_THREAD);
 }
 
-static bss_http *start_http(const char *service, int *port)
-{
-    char err[BSS_ERRLEN];
-    bss_http_options o = {.listen = "127.0.0.1:0", .num_threads = 4, .service = service};
-    bss_http *h = bss_http_new(&o, err);
-    CHECK(&C, h != NULL);
-    *port = -1;
-    return h;
-}
-
 /* ---- rater ----------------------------------------------------------- */
 
 static void test_rater(const char *dir)
@@ -261,12 +129,12 @@ static void test_rater(const char *dir)
     char path[512], err[BSS_ERRLEN] = "";
     snprintf(path, sizeof path, "%s/rater.db", dir);
     fixture f = {0};
-    if (open_store(path, "rater", &f.store) != BSS_OK) {
+    if (tu_open_store(path, "rater", &f.store) != BSS_OK) {
         C.failed++;
         return;
     }
-    CHECK(&C, apply_schema(f.store, rater_schema) == BSS_OK);
-    CHECK(&C, apply_schema(f.store, rater_schema) == BSS_OK); /* idempotent */
+    CHECK(&C, tu_apply_schema(f.store, rater_schema) == BSS_OK);
+    CHECK(&C, tu_apply_schema(f.store, rater_schema) == BSS_OK); /* idempotent */
     rater_handler_ctx ctx = {NULL};
     bss_handler_fn h = rater_handle_event;
 
@@ -283,10 +151,10 @@ static void test_rater(const char *dir)
         CHECK(&C, strcmp(e->source, "rater") == 0);
         CHECK(&C, strcmp(e->causation_id, cause->id) == 0);
         CHECK(&C, strcmp(e->correlation_id, cause->id) == 0);
-        CHECK(&C, strcmp(jstr(d, "customerId"), "C1") == 0);
-        CHECK(&C, strcmp(jstr(d, "apnCd"), "APN1") == 0);
-        CHECK(&C, strcmp(jstr(d, "useYn"), "Y") == 0);
-        CHECK(&C, strcmp(jstr(d, "productCd"), "IOT-BASIC") == 0);
+        CHECK(&C, strcmp(tu_jstr(d, "customerId"), "C1") == 0);
+        CHECK(&C, strcmp(tu_jstr(d, "apnCd"), "APN1") == 0);
+        CHECK(&C, strcmp(tu_jstr(d, "useYn"), "Y") == 0);
+        CHECK(&C, strcmp(tu_jstr(d, "productCd"), "IOT-BASIC") == 0);
         CHECK(&C, cJSON_GetArraySize(d) == 4);
         cJSON_Delete(d);
     }
@@ -295,9 +163,9 @@ static void test_rater(const char *dir)
     CHECK(&C, apply(&f, h, &ctx, "OrderCreated", "L1", open_data("O9", "L1", "IOT-PLUS", "APN9"),
                     NULL) == BSS_OK);
     CHECK(&C, f.out.n == 0);
-    CHECK(&C, count_rows(f.store, "SELECT count(*) FROM rater_info WHERE apn_cd='APN1'") == 1);
+    CHECK(&C, tu_count_rows(f.store, "SELECT count(*) FROM rater_info WHERE apn_cd='APN1'") == 1);
     /* OrderCreated does not write status history. */
-    CHECK(&C, count_rows(f.store, "SELECT count(*) FROM line_status_history") == 0);
+    CHECK(&C, tu_count_rows(f.store, "SELECT count(*) FROM line_status_history") == 0);
 
     /* Other order types are ignored; contract violations are invalid. */
     CHECK(&C, apply(&f, h, &ctx, "OrderCreated", "L1",
@@ -319,7 +187,7 @@ static void test_rater(const char *dir)
                     NULL) == BSS_ERR_INVALID);
     CHECK(&C, apply(&f, h, &ctx, "OrderCreated", "L2", "{\"orderId\":\"O5\",\"type\":\"OPEN\"}",
                     NULL) == BSS_ERR_INVALID);
-    CHECK(&C, count_rows(f.store, "SELECT count(*) FROM rater_info") == 1);
+    CHECK(&C, tu_count_rows(f.store, "SELECT count(*) FROM rater_info") == 1);
     CHECK(&C, apply(&f, h, &ctx, "SomethingNew", "L1", "{}", NULL) == BSS_OK);
     CHECK(&C, f.out.n == 0);
 
@@ -332,19 +200,20 @@ static void test_rater(const char *dir)
     if (f.out.n == 1) {
         cJSON *d = data_of(f.out.ev[0]);
         CHECK(&C, strcmp(f.out.ev[0]->type, "RaterStatusRecorded") == 0);
-        CHECK(&C, strcmp(jstr(d, "orderId"), "O1") == 0);
-        CHECK(&C, strcmp(jstr(d, "status"), "ACTIVE") == 0);
-        CHECK(&C, strcmp(jstr(d, "effectiveAt"), "2026-10-01T09:00:00+09:00") == 0);
+        CHECK(&C, strcmp(tu_jstr(d, "orderId"), "O1") == 0);
+        CHECK(&C, strcmp(tu_jstr(d, "status"), "ACTIVE") == 0);
+        CHECK(&C, strcmp(tu_jstr(d, "effectiveAt"), "2026-10-01T09:00:00+09:00") == 0);
         cJSON_Delete(d);
     }
     /* The same event again (by id) records nothing. */
-    emitted_free(&f.out);
+    tu_events_free(&f.out);
     CHECK(&C, bss_store_begin(f.store, err) == BSS_OK);
     CHECK(&C, rater_handle_event(&ctx, f.store, sc, err) == BSS_OK);
     CHECK(&C, bss_store_commit(f.store, err) == BSS_OK);
     bss_event_free(sc);
-    CHECK(&C, count_rows(f.store, "SELECT count(*) FROM line_status_history") == 1);
-    CHECK(&C, count_rows(f.store, "SELECT count(*) FROM events WHERE type='RaterStatusRecorded'") == 1);
+    CHECK(&C, tu_count_rows(f.store, "SELECT count(*) FROM line_status_history") == 1);
+    CHECK(&C, tu_count_rows(f.store,
+                            "SELECT count(*) FROM events WHERE type='RaterStatusRecorded'") == 1);
     /* Bad statuses and times are contract violations. */
     CHECK(&C, apply(&f, h, &ctx, "LineStatusChanged", "L1",
                     "{\"orderId\":\"O1\",\"to\":\"ASLEEP\",\"effectiveAt\":\"2026-10-01T09:00:00Z\"}",
@@ -389,18 +258,18 @@ static void test_rater(const char *dir)
     CHECK(&C, f.out.n == 1 && strcmp(f.out.ev[0]->type, "RaterTerminated") == 0);
     if (f.out.n == 1) {
         cJSON *d = data_of(f.out.ev[0]);
-        CHECK(&C, strcmp(jstr(d, "orderId"), "T1") == 0);
-        CHECK(&C, strcmp(jstr(d, "effectiveAt"), "2026-10-25T00:00:00+09:00") == 0);
+        CHECK(&C, strcmp(tu_jstr(d, "orderId"), "T1") == 0);
+        CHECK(&C, strcmp(tu_jstr(d, "effectiveAt"), "2026-10-25T00:00:00+09:00") == 0);
         cJSON_Delete(d);
     }
-    CHECK(&C, count_rows(f.store, "SELECT count(*) FROM rater_info WHERE use_yn='N'") == 1);
+    CHECK(&C, tu_count_rows(f.store, "SELECT count(*) FROM rater_info WHERE use_yn='N'") == 1);
     CHECK(&C, apply(&f, h, &ctx, "TerminationRequested", "L1",
                     "{\"orderId\":\"T2\",\"effectiveAt\":\"2026-10-26T00:00:00+09:00\"}",
                     NULL) == BSS_OK);
     CHECK(&C, f.out.n == 1 && strcmp(f.out.ev[0]->type, "RaterUnused") == 0);
     if (f.out.n == 1) {
         cJSON *d = data_of(f.out.ev[0]);
-        CHECK(&C, strcmp(jstr(d, "orderId"), "T2") == 0 && cJSON_GetArraySize(d) == 1);
+        CHECK(&C, strcmp(tu_jstr(d, "orderId"), "T2") == 0 && cJSON_GetArraySize(d) == 1);
         cJSON_Delete(d);
     }
     /* Unknown line: already unused. */
@@ -413,46 +282,46 @@ static void test_rater(const char *dir)
     const char *rest = "{\"orderId\":\"R1\",\"effectiveAt\":\"2026-10-27T00:00:00+09:00\"}";
     CHECK(&C, apply(&f, h, &ctx, "RestoreRequested", "L1", rest, NULL) == BSS_OK);
     CHECK(&C, f.out.n == 1 && strcmp(f.out.ev[0]->type, "RaterRestored") == 0);
-    CHECK(&C, count_rows(f.store, "SELECT count(*) FROM rater_info WHERE use_yn='Y'") == 1);
+    CHECK(&C, tu_count_rows(f.store, "SELECT count(*) FROM rater_info WHERE use_yn='Y'") == 1);
     CHECK(&C, apply(&f, h, &ctx, "RestoreRequested", "L1", rest, NULL) == BSS_OK);
     CHECK(&C, f.out.n == 1 && strcmp(f.out.ev[0]->type, "RaterInUse") == 0);
-    emitted_free(&f.out);
+    tu_events_free(&f.out);
 
     /* GET /raters/{svcContNo} through the real HTTP server, reading the
      * store the handlers wrote. */
-    int port = -1;
-    bss_http *http = start_http("rater", &port);
+    bss_http *http = tu_http_new("rater");
+    CHECK(&C, http != NULL);
     rater_routes rr = {f.store};
     CHECK(&C, rater_routes_register(http, &rr, err) == BSS_OK);
     CHECK(&C, bss_http_start(http, err) == BSS_OK);
-    port = bss_http_port(http);
-    body b;
-    CHECK(&C, http_get(port, "/raters/L1", &b) == 200);
+    int port = bss_http_port(http);
+    tu_body b;
+    CHECK(&C, tu_http_get(port, "/raters/L1", NULL, &b, NULL) == 200);
     cJSON *v = cJSON_Parse(b.buf);
-    CHECK(&C, strcmp(jstr(v, "svcContNo"), "L1") == 0);
-    CHECK(&C, strcmp(jstr(v, "customerId"), "C1") == 0);
-    CHECK(&C, strcmp(jstr(v, "apnCd"), "APN1") == 0);
-    CHECK(&C, strcmp(jstr(v, "useYn"), "Y") == 0);
-    CHECK(&C, strcmp(jstr(v, "productCd"), "IOT-BASIC") == 0);
+    CHECK(&C, strcmp(tu_jstr(v, "svcContNo"), "L1") == 0);
+    CHECK(&C, strcmp(tu_jstr(v, "customerId"), "C1") == 0);
+    CHECK(&C, strcmp(tu_jstr(v, "apnCd"), "APN1") == 0);
+    CHECK(&C, strcmp(tu_jstr(v, "useYn"), "Y") == 0);
+    CHECK(&C, strcmp(tu_jstr(v, "productCd"), "IOT-BASIC") == 0);
     int64_t created = 0;
-    CHECK(&C, bss_time_parse(jstr(v, "createdAt"), strlen(jstr(v, "createdAt")), &created) ==
+    CHECK(&C, bss_time_parse(tu_jstr(v, "createdAt"), strlen(tu_jstr(v, "createdAt")), &created) ==
                   BSS_OK);
     const cJSON *hist = cJSON_GetObjectItemCaseSensitive(v, "statusHistory");
     CHECK(&C, cJSON_GetArraySize(hist) == 3);
     const char *want[] = {"ACTIVE", "SUSPENDED", "ACTIVE"}, *orders[] = {"O1", "O6", "O7"};
     for (int i = 0; i < 3 && cJSON_GetArraySize(hist) == 3; i++) {
         const cJSON *e = cJSON_GetArrayItem(hist, i);
-        CHECK(&C, strcmp(jstr(e, "status"), want[i]) == 0);
-        CHECK(&C, strcmp(jstr(e, "orderId"), orders[i]) == 0);
+        CHECK(&C, strcmp(tu_jstr(e, "status"), want[i]) == 0);
+        CHECK(&C, strcmp(tu_jstr(e, "orderId"), orders[i]) == 0);
     }
-    CHECK(&C, strcmp(jstr(cJSON_GetArrayItem(hist, 0), "effectiveAt"),
+    CHECK(&C, strcmp(tu_jstr(cJSON_GetArrayItem(hist, 0), "effectiveAt"),
                      "2026-10-01T09:00:00+09:00") == 0);
     const cJSON *usage = cJSON_GetObjectItemCaseSensitive(v, "usage");
     CHECK(&C, cJSON_IsArray(usage) && cJSON_GetArraySize(usage) == 0);
     cJSON_Delete(v);
-    CHECK(&C, http_get(port, "/raters/NOPE", &b) == 404);
+    CHECK(&C, tu_http_get(port, "/raters/NOPE", NULL, &b, NULL) == 404);
     v = cJSON_Parse(b.buf);
-    CHECK(&C, strcmp(jstr(v, "code"), "LINE_NOT_FOUND") == 0);
+    CHECK(&C, strcmp(tu_jstr(v, "code"), "LINE_NOT_FOUND") == 0);
     cJSON_Delete(v);
     check_concurrent_gets(port, "/raters/L1", "\"O7\"");
     bss_http_free(http);
@@ -473,12 +342,12 @@ static void test_billing(const char *dir)
     bss_catalog *catalog = NULL;
     CHECK(&C, bss_catalog_parse(cat, strlen(cat), &catalog, err) == BSS_OK);
     fixture f = {0};
-    if (catalog == NULL || open_store(path, "billing", &f.store) != BSS_OK) {
+    if (catalog == NULL || tu_open_store(path, "billing", &f.store) != BSS_OK) {
         C.failed++;
         bss_catalog_free(catalog);
         return;
     }
-    CHECK(&C, apply_schema(f.store, billing_schema) == BSS_OK);
+    CHECK(&C, tu_apply_schema(f.store, billing_schema) == BSS_OK);
     billing_handler_ctx ctx = {catalog, NULL};
     bss_handler_fn h = billing_handle_event;
 
@@ -489,12 +358,12 @@ static void test_billing(const char *dir)
         cJSON *d = data_of(f.out.ev[0]);
         CHECK(&C, strcmp(f.out.ev[0]->type, "ChargeInfoCreated") == 0);
         CHECK(&C, strcmp(f.out.ev[0]->source, "billing") == 0);
-        CHECK(&C, strcmp(jstr(d, "customerId"), "C1") == 0);
-        CHECK(&C, strcmp(jstr(d, "productCd"), "IOT-BASIC") == 0);
-        CHECK(&C, strcmp(jstr(d, "productNm"), "IoT Basic") == 0);
-        CHECK(&C, jnum(d, "productTarif") == 3000);
-        CHECK(&C, jnum(d, "includedMb") == 100);
-        CHECK(&C, jnum(d, "perMbRate") == 20);
+        CHECK(&C, strcmp(tu_jstr(d, "customerId"), "C1") == 0);
+        CHECK(&C, strcmp(tu_jstr(d, "productCd"), "IOT-BASIC") == 0);
+        CHECK(&C, strcmp(tu_jstr(d, "productNm"), "IoT Basic") == 0);
+        CHECK(&C, tu_jnum(d, "productTarif") == 3000);
+        CHECK(&C, tu_jnum(d, "includedMb") == 100);
+        CHECK(&C, tu_jnum(d, "perMbRate") == 20);
         cJSON_Delete(d);
     }
     CHECK(&C, apply(&f, h, &ctx, "OrderCreated", "B2",
@@ -502,7 +371,7 @@ static void test_billing(const char *dir)
     if (f.out.n == 1) {
         cJSON *d = data_of(f.out.ev[0]);
         CHECK(&C, cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(d, "includedMb")));
-        CHECK(&C, jnum(d, "perMbRate") == 0);
+        CHECK(&C, tu_jnum(d, "perMbRate") == 0);
         cJSON_Delete(d);
     }
     /* Unknown product, fractional or textual money: contract violations. */
@@ -515,8 +384,8 @@ static void test_billing(const char *dir)
     CHECK(&C, apply(&f, h, &ctx, "OrderCreated", "B3", bad, NULL) == BSS_ERR_INVALID);
     memcpy(tarif, "\"30\"", 4);
     CHECK(&C, apply(&f, h, &ctx, "OrderCreated", "B3", bad, NULL) == BSS_ERR_INVALID);
-    CHECK(&C, count_rows(f.store, "SELECT count(*) FROM charge_info") == 2);
-    CHECK(&C, count_rows(f.store, "SELECT count(*) FROM line_status_history") == 0);
+    CHECK(&C, tu_count_rows(f.store, "SELECT count(*) FROM charge_info") == 2);
+    CHECK(&C, tu_count_rows(f.store, "SELECT count(*) FROM line_status_history") == 0);
     /* Billing ignores the rater's saga requests. */
     CHECK(&C, apply(&f, h, &ctx, "TerminationRequested", "B1",
                     "{\"orderId\":\"T1\",\"effectiveAt\":\"2026-10-25T00:00:00+09:00\"}",
@@ -528,34 +397,34 @@ static void test_billing(const char *dir)
                     "\"effectiveAt\":\"2026-10-01T09:00:00+09:00\",\"customerId\":\"C1\"}",
                     NULL) == BSS_OK);
     CHECK(&C, f.out.n == 1 && strcmp(f.out.ev[0]->type, "ChargeStatusRecorded") == 0);
-    emitted_free(&f.out);
+    tu_events_free(&f.out);
 
-    int port = -1;
-    bss_http *http = start_http("billing", &port);
+    bss_http *http = tu_http_new("billing");
+    CHECK(&C, http != NULL);
     billing_routes br = {f.store};
     CHECK(&C, billing_routes_register(http, &br, err) == BSS_OK);
     CHECK(&C, bss_http_start(http, err) == BSS_OK);
-    port = bss_http_port(http);
-    body b;
-    CHECK(&C, http_get(port, "/billings/B1", &b) == 200);
+    int port = bss_http_port(http);
+    tu_body b;
+    CHECK(&C, tu_http_get(port, "/billings/B1", NULL, &b, NULL) == 200);
     cJSON *v = cJSON_Parse(b.buf);
-    CHECK(&C, strcmp(jstr(v, "svcContNo"), "B1") == 0);
-    CHECK(&C, strcmp(jstr(v, "customerId"), "C1") == 0);
-    CHECK(&C, strcmp(jstr(v, "productCd"), "IOT-BASIC") == 0);
-    CHECK(&C, strcmp(jstr(v, "productNm"), "IoT Basic") == 0);
-    CHECK(&C, jnum(v, "productTarif") == 3000);
-    CHECK(&C, jnum(v, "includedMb") == 100);
-    CHECK(&C, jnum(v, "perMbRate") == 20);
-    CHECK(&C, strcmp(jstr(v, "email"), "c1@example.com") == 0);
-    CHECK(&C, jstr(v, "createdAt")[0] != '\0');
+    CHECK(&C, strcmp(tu_jstr(v, "svcContNo"), "B1") == 0);
+    CHECK(&C, strcmp(tu_jstr(v, "customerId"), "C1") == 0);
+    CHECK(&C, strcmp(tu_jstr(v, "productCd"), "IOT-BASIC") == 0);
+    CHECK(&C, strcmp(tu_jstr(v, "productNm"), "IoT Basic") == 0);
+    CHECK(&C, tu_jnum(v, "productTarif") == 3000);
+    CHECK(&C, tu_jnum(v, "includedMb") == 100);
+    CHECK(&C, tu_jnum(v, "perMbRate") == 20);
+    CHECK(&C, strcmp(tu_jstr(v, "email"), "c1@example.com") == 0);
+    CHECK(&C, tu_jstr(v, "createdAt")[0] != '\0');
     CHECK(&C, cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(v, "statusHistory")) == 1);
     cJSON_Delete(v);
-    CHECK(&C, http_get(port, "/billings/B2", &b) == 200);
+    CHECK(&C, tu_http_get(port, "/billings/B2", NULL, &b, NULL) == 200);
     v = cJSON_Parse(b.buf);
     CHECK(&C, cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(v, "includedMb")));
     CHECK(&C, cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(v, "statusHistory")) == 0);
     cJSON_Delete(v);
-    CHECK(&C, http_get(port, "/billings/B3", &b) == 404);
+    CHECK(&C, tu_http_get(port, "/billings/B3", NULL, &b, NULL) == 404);
     CHECK(&C, strstr(b.buf, "\"LINE_NOT_FOUND\"") != NULL);
     check_concurrent_gets(port, "/billings/B1", "\"IoT Basic\"");
     bss_http_free(http);
@@ -566,18 +435,10 @@ static void test_billing(const char *dir)
 int main(void)
 {
     char dir[] = "/tmp/bss-raterbilling-XXXXXX";
-    if (mkdtemp(dir) == NULL) {
-        perror("mkdtemp");
+    if (tu_begin(dir) != 0)
         return 1;
-    }
-    bss_time_set_zone("Asia/Seoul");
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     test_rater(dir);
     test_billing(dir);
-    curl_global_cleanup();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
+    tu_end(dir);
     return CHECK_DONE(&C);
 }

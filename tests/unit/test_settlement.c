@@ -23,6 +23,7 @@
 #include "check.h"
 #include "config.h"
 #include "consumer.h"
+#include "html.h"
 #include "http.h"
 #include "isotime.h"
 #include "notify.h"
@@ -31,10 +32,10 @@
 #include "settlement/report.h"
 #include "settlement/routes.h"
 #include "settlement/settlement.h"
+#include "testutil.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -47,61 +48,23 @@ static check_counts C;
 
 /* ---- helpers --------------------------------------------------------- */
 
-typedef struct emitted {
-    bss_event *ev[64];
-    size_t n;
-} emitted;
-
-static int collect(void *ctx, const bss_event *ev)
-{
-    emitted *e = ctx;
-    if (e->n < 64)
-        e->ev[e->n++] = bss_event_clone(ev);
-    return 0;
-}
-
-static void emitted_free(emitted *e)
-{
-    for (size_t i = 0; i < e->n; i++)
-        bss_event_free(e->ev[i]);
-    e->n = 0;
-}
-
 typedef struct fixture {
     bss_store *store;
     settlement_handler_ctx ctx;
-    emitted out; /* events the last apply emitted */
+    tu_events out; /* events the last apply emitted */
 } fixture;
 
 /* A billing event as the consumer receives it. */
 static bss_event *billing_event(const char *type, const char *subject, const char *data)
 {
-    char err[BSS_ERRLEN] = "";
-    bss_event *ev = bss_event_new(type, subject, data, err);
-    CHECK(&C, ev != NULL);
-    if (ev == NULL)
-        fprintf(stderr, "event: %s\n", err);
-    else
-        snprintf(ev->source, sizeof ev->source, "billing");
-    return ev;
+    return tu_event(&C, "billing", type, subject, data);
 }
 
 /* Applies ev through the handler in one transaction, as the consumer does
  * (commit on BSS_OK, rollback otherwise), and collects what it emitted. */
 static int apply_event(fixture *f, const bss_event *ev)
 {
-    char err[BSS_ERRLEN] = "";
-    int64_t seen = 0;
-    emitted_free(&f->out);
-    bss_store_head(f->store, &seen, NULL);
-    CHECK(&C, bss_store_begin(f->store, err) == BSS_OK);
-    int rc = settlement_handle_event(&f->ctx, f->store, ev, err);
-    if (rc == BSS_OK)
-        CHECK(&C, bss_store_commit(f->store, err) == BSS_OK);
-    else
-        bss_store_rollback(f->store);
-    bss_store_read_from(f->store, seen, 64, collect, &f->out, NULL);
-    return rc;
+    return tu_apply(&C, f->store, settlement_handle_event, &f->ctx, ev, &f->out);
 }
 
 /* Creates, applies and frees one event; returns the handler's result. */
@@ -115,65 +78,25 @@ static int apply(fixture *f, const char *type, const char *subject, const char *
     return rc;
 }
 
-static int64_t count_rows(bss_store *store, const char *sql)
-{
-    char err[BSS_ERRLEN];
-    int64_t n = -1;
-    if (bss_store_begin(store, err) != BSS_OK)
-        return -1;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(bss_store_db(store), sql, -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    bss_store_rollback(store);
-    return n;
-}
-
-/* The first text column of the first row of sql, malloc'd (or NULL). */
-static char *query_text(bss_store *store, const char *sql)
-{
-    char err[BSS_ERRLEN];
-    char *out = NULL;
-    if (bss_store_begin(store, err) != BSS_OK)
-        return NULL;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(bss_store_db(store), sql, -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
-        out = strdup((const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    bss_store_rollback(store);
-    return out;
-}
-
 static int open_fixture(const char *dir, const char *name, fixture *f)
 {
-    char path[512], err[BSS_ERRLEN] = "";
+    char path[512];
     snprintf(path, sizeof path, "%s/%s.db", dir, name);
     memset(f, 0, sizeof *f);
     f->ctx.mail_to = "biz@example.com";
-    bss_store_options o = {.path = path, .source = "settlement"};
-    if (bss_store_open(&o, &f->store, err) != BSS_OK) {
-        fprintf(stderr, "store: %s\n", err);
+    if (tu_open_store(path, "settlement", &f->store) != BSS_OK) {
         C.failed++;
         return BSS_ERR;
     }
     /* The schema hook, in a write transaction, as bss_eventcore_open runs it. */
-    for (int i = 0; i < 2; i++) { /* twice: idempotent */
-        CHECK(&C, bss_store_begin(f->store, err) == BSS_OK);
-        int rc = settlement_schema(bss_store_db(f->store), err);
-        CHECK(&C, rc == BSS_OK);
-        if (rc == BSS_OK)
-            CHECK(&C, bss_store_commit(f->store, err) == BSS_OK);
-        else
-            bss_store_rollback(f->store);
-    }
+    for (int i = 0; i < 2; i++) /* twice: idempotent */
+        CHECK(&C, tu_apply_schema(f->store, settlement_schema) == BSS_OK);
     return BSS_OK;
 }
 
 static void close_fixture(fixture *f)
 {
-    emitted_free(&f->out);
+    tu_events_free(&f->out);
     bss_store_close(f->store);
     f->store = NULL;
 }
@@ -210,18 +133,6 @@ static char *doc_text_timeless(bss_store *store, const char *period)
     text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return text;
-}
-
-static const char *jstr(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static double jnum(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : -12345;
 }
 
 /* A charge line of InvoiceIssued. usage is the decimal text. */
@@ -361,18 +272,18 @@ static void test_parse_and_format(void)
     CHECK(&C, settlement_period_ok("2026-10") && !settlement_period_ok("2026-00") &&
                   !settlement_period_ok(NULL) && !settlement_period_ok("2026-010"));
 
-    char g[SETTLEMENT_GROUPED_LEN];
-    CHECK(&C, strcmp(settlement_format_grouped(0, g, sizeof g), "0") == 0);
-    CHECK(&C, strcmp(settlement_format_grouped(999, g, sizeof g), "999") == 0);
-    CHECK(&C, strcmp(settlement_format_grouped(1000, g, sizeof g), "1,000") == 0);
-    CHECK(&C, strcmp(settlement_format_grouped(1234567, g, sizeof g), "1,234,567") == 0);
-    CHECK(&C, strcmp(settlement_format_grouped(-123456, g, sizeof g), "-123,456") == 0);
-    CHECK(&C, strcmp(settlement_format_grouped(INT64_MAX, g, sizeof g),
+    char g[BSS_GROUPED_LEN];
+    CHECK(&C, strcmp(bss_format_grouped(0, g, sizeof g), "0") == 0);
+    CHECK(&C, strcmp(bss_format_grouped(999, g, sizeof g), "999") == 0);
+    CHECK(&C, strcmp(bss_format_grouped(1000, g, sizeof g), "1,000") == 0);
+    CHECK(&C, strcmp(bss_format_grouped(1234567, g, sizeof g), "1,234,567") == 0);
+    CHECK(&C, strcmp(bss_format_grouped(-123456, g, sizeof g), "-123,456") == 0);
+    CHECK(&C, strcmp(bss_format_grouped(INT64_MAX, g, sizeof g),
                      "9,223,372,036,854,775,807") == 0);
-    CHECK(&C, strcmp(settlement_format_grouped(INT64_MIN, g, sizeof g),
+    CHECK(&C, strcmp(bss_format_grouped(INT64_MIN, g, sizeof g),
                      "-9,223,372,036,854,775,808") == 0);
     char tiny[4];
-    CHECK(&C, strcmp(settlement_format_grouped(123456, tiny, sizeof tiny), "123") == 0);
+    CHECK(&C, strcmp(bss_format_grouped(123456, tiny, sizeof tiny), "123") == 0);
 
     char id[64];
     settlement_report_message_id("2026-10", id, sizeof id);
@@ -384,30 +295,30 @@ static void test_parse_and_format(void)
 /* Checks the October document after all three invoices. */
 static void check_october(const cJSON *d)
 {
-    CHECK(&C, strcmp(jstr(d, "period"), "2026-10") == 0);
-    CHECK(&C, strcmp(jstr(d, "status"), "COMPLETED") == 0);
-    CHECK(&C, jnum(d, "invoiceCount") == 3);
-    CHECK(&C, jnum(d, "lineCount") == 4);
-    CHECK(&C, jnum(d, "totalUsageBytes") == 8007);
-    CHECK(&C, jnum(d, "totalBillableMb") == 8);
-    CHECK(&C, jnum(d, "totalSubtotal") == 15100);
-    CHECK(&C, jnum(d, "totalVat") == 1510);
-    CHECK(&C, jnum(d, "totalAmount") == 16610);
-    CHECK(&C, jnum(d, "expectedInvoiceCount") == 3);
+    CHECK(&C, strcmp(tu_jstr(d, "period"), "2026-10") == 0);
+    CHECK(&C, strcmp(tu_jstr(d, "status"), "COMPLETED") == 0);
+    CHECK(&C, tu_jnum(d, "invoiceCount") == 3);
+    CHECK(&C, tu_jnum(d, "lineCount") == 4);
+    CHECK(&C, tu_jnum(d, "totalUsageBytes") == 8007);
+    CHECK(&C, tu_jnum(d, "totalBillableMb") == 8);
+    CHECK(&C, tu_jnum(d, "totalSubtotal") == 15100);
+    CHECK(&C, tu_jnum(d, "totalVat") == 1510);
+    CHECK(&C, tu_jnum(d, "totalAmount") == 16610);
+    CHECK(&C, tu_jnum(d, "expectedInvoiceCount") == 3);
     CHECK(&C, cJSON_IsString(cJSON_GetObjectItemCaseSensitive(d, "completedAt")));
     const cJSON *by = cJSON_GetObjectItemCaseSensitive(d, "byProduct");
     CHECK(&C, cJSON_GetArraySize(by) == 3);
     const cJSON *p0 = cJSON_GetArrayItem(by, 0), *p1 = cJSON_GetArrayItem(by, 1),
                 *p2 = cJSON_GetArrayItem(by, 2);
-    CHECK(&C, strcmp(jstr(p0, "productCd"), "IOT-<b>&\"X'") == 0);
-    CHECK(&C, jnum(p0, "lineCount") == 1 && jnum(p0, "usageBytes") == 7 &&
-                  jnum(p0, "amount") == 110);
-    CHECK(&C, strcmp(jstr(p1, "productCd"), "IOT-BASIC") == 0);
-    CHECK(&C, jnum(p1, "lineCount") == 2 && jnum(p1, "usageBytes") == 3000 &&
-                  jnum(p1, "amount") == 6600);
-    CHECK(&C, strcmp(jstr(p2, "productCd"), "IOT-PLUS") == 0);
-    CHECK(&C, jnum(p2, "lineCount") == 1 && jnum(p2, "usageBytes") == 5000 &&
-                  jnum(p2, "amount") == 9900);
+    CHECK(&C, strcmp(tu_jstr(p0, "productCd"), "IOT-<b>&\"X'") == 0);
+    CHECK(&C, tu_jnum(p0, "lineCount") == 1 && tu_jnum(p0, "usageBytes") == 7 &&
+                  tu_jnum(p0, "amount") == 110);
+    CHECK(&C, strcmp(tu_jstr(p1, "productCd"), "IOT-BASIC") == 0);
+    CHECK(&C, tu_jnum(p1, "lineCount") == 2 && tu_jnum(p1, "usageBytes") == 3000 &&
+                  tu_jnum(p1, "amount") == 6600);
+    CHECK(&C, strcmp(tu_jstr(p2, "productCd"), "IOT-PLUS") == 0);
+    CHECK(&C, tu_jnum(p2, "lineCount") == 1 && tu_jnum(p2, "usageBytes") == 5000 &&
+                  tu_jnum(p2, "amount") == 9900);
 }
 
 static void test_handler(fixture *f)
@@ -428,9 +339,9 @@ static void test_handler(fixture *f)
     char *t = doc_text(f->store, "2026-10");
     cJSON *d = t != NULL ? cJSON_Parse(t) : NULL;
     CHECK(&C, d != NULL);
-    CHECK(&C, strcmp(jstr(d, "status"), "OPEN") == 0);
-    CHECK(&C, jnum(d, "invoiceCount") == 1 && jnum(d, "lineCount") == 2);
-    CHECK(&C, jnum(d, "totalAmount") == 13200);
+    CHECK(&C, strcmp(tu_jstr(d, "status"), "OPEN") == 0);
+    CHECK(&C, tu_jnum(d, "invoiceCount") == 1 && tu_jnum(d, "lineCount") == 2);
+    CHECK(&C, tu_jnum(d, "totalAmount") == 13200);
     CHECK(&C, cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(d, "expectedInvoiceCount")));
     CHECK(&C, cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(d, "completedAt")));
     cJSON_Delete(d);
@@ -449,10 +360,10 @@ static void test_handler(fixture *f)
     CHECK(&C, apply(f, "InvoiceIssued", "I2", oct_invoice(2, lines, sizeof lines)) == BSS_OK);
     CHECK(&C, apply_event(f, pi) == BSS_OK);
     CHECK(&C, f->out.n == 0);
-    CHECK(&C, count_rows(f->store, "SELECT count(*) FROM settlement_period"
+    CHECK(&C, tu_count_rows(f->store, "SELECT count(*) FROM settlement_period"
                                    " WHERE period='2026-10' AND status='OPEN'"
                                    " AND expected_invoices=3") == 1);
-    CHECK(&C, count_rows(f->store, "SELECT count(*) FROM notifications") == 0);
+    CHECK(&C, tu_count_rows(f->store, "SELECT count(*) FROM notifications") == 0);
 
     /* I3 completes the period: one SettlementCompleted, one report. */
     CHECK(&C, apply_event(f, i3) == BSS_OK);
@@ -476,16 +387,16 @@ static void test_handler(fixture *f)
     check_october(d);
     cJSON_Delete(d);
     free(t);
-    CHECK(&C, count_rows(f->store, "SELECT count(*) FROM notifications") == 1);
-    CHECK(&C, count_rows(f->store, "SELECT count(*) FROM notifications WHERE channel='mail'"
+    CHECK(&C, tu_count_rows(f->store, "SELECT count(*) FROM notifications") == 1);
+    CHECK(&C, tu_count_rows(f->store, "SELECT count(*) FROM notifications WHERE channel='mail'"
                                    " AND dedup_key='settlement-2026-10'"
                                    " AND target='biz@example.com' AND status='PENDING'") == 1);
-    char *payload = query_text(f->store, "SELECT payload FROM notifications");
+    char *payload = tu_query_text(f->store, "SELECT payload FROM notifications");
     cJSON *p = payload != NULL ? cJSON_Parse(payload) : NULL;
-    CHECK(&C, strcmp(jstr(p, "to"), "biz@example.com") == 0);
-    CHECK(&C, strcmp(jstr(p, "messageId"), "<settlement-2026-10@bssiot>") == 0);
-    CHECK(&C, strstr(jstr(p, "subject"), "2026-10") != NULL);
-    const char *html = jstr(p, "html");
+    CHECK(&C, strcmp(tu_jstr(p, "to"), "biz@example.com") == 0);
+    CHECK(&C, strcmp(tu_jstr(p, "messageId"), "<settlement-2026-10@bssiot>") == 0);
+    CHECK(&C, strstr(tu_jstr(p, "subject"), "2026-10") != NULL);
+    const char *html = tu_jstr(p, "html");
     CHECK(&C, strstr(html, "16,610 KRW") != NULL); /* total */
     CHECK(&C, strstr(html, "15,100 KRW") != NULL); /* subtotal */
     CHECK(&C, strstr(html, "1,510 KRW") != NULL);  /* VAT */
@@ -506,8 +417,8 @@ static void test_handler(fixture *f)
     CHECK(&C, f->out.n == 0);
     CHECK(&C, apply_event(f, i1) == BSS_OK);
     CHECK(&C, f->out.n == 0);
-    CHECK(&C, count_rows(f->store, "SELECT count(*) FROM notifications") == 1);
-    CHECK(&C, count_rows(f->store, "SELECT count(*) FROM events") == 1);
+    CHECK(&C, tu_count_rows(f->store, "SELECT count(*) FROM notifications") == 1);
+    CHECK(&C, tu_count_rows(f->store, "SELECT count(*) FROM events") == 1);
 
     /* A new invoice for the settled period is rejected; totals unchanged. */
     char one[1024];
@@ -521,7 +432,7 @@ static void test_handler(fixture *f)
     free(t2);
 
     /* The running totals equal the sum of the stored contributions. */
-    CHECK(&C, count_rows(f->store, "SELECT count(*) FROM settlement_period p WHERE"
+    CHECK(&C, tu_count_rows(f->store, "SELECT count(*) FROM settlement_period p WHERE"
                                    " p.total = (SELECT sum(total) FROM settlement_invoice i"
                                    "   WHERE i.period = p.period) AND"
                                    " p.usage_bytes = (SELECT sum(usage_bytes) FROM"
@@ -542,7 +453,7 @@ static void test_handler(fixture *f)
                   BSS_ERR_INVALID);
     CHECK(&C, apply(f, "ChargeCalculated", "L1", "{}") == BSS_OK); /* not ours: ignored */
     CHECK(&C, f->out.n == 0);
-    CHECK(&C, count_rows(f->store, "SELECT count(*) FROM settlement_period") == 1);
+    CHECK(&C, tu_count_rows(f->store, "SELECT count(*) FROM settlement_period") == 1);
 
 out:
     bss_event_free(i1);
@@ -559,9 +470,9 @@ static void test_order_independence(fixture *f)
     CHECK(&C, f->out.n == 0);
     char *t = doc_text(f->store, "2026-11");
     cJSON *d = t != NULL ? cJSON_Parse(t) : NULL;
-    CHECK(&C, strcmp(jstr(d, "status"), "OPEN") == 0);
-    CHECK(&C, jnum(d, "invoiceCount") == 0 && jnum(d, "totalAmount") == 0);
-    CHECK(&C, jnum(d, "expectedInvoiceCount") == 2);
+    CHECK(&C, strcmp(tu_jstr(d, "status"), "OPEN") == 0);
+    CHECK(&C, tu_jnum(d, "invoiceCount") == 0 && tu_jnum(d, "totalAmount") == 0);
+    CHECK(&C, tu_jnum(d, "expectedInvoiceCount") == 2);
     CHECK(&C, cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(d, "byProduct")) == 0);
     cJSON_Delete(d);
     free(t);
@@ -573,7 +484,7 @@ static void test_order_independence(fixture *f)
     CHECK(&C, apply(f, "InvoiceIssued", "N2", invoice("N2", "C2", "2026-11", a, 3000, 300)) ==
                   BSS_OK);
     CHECK(&C, f->out.n == 1 && strcmp(f->out.ev[0]->type, "SettlementCompleted") == 0);
-    CHECK(&C, count_rows(f->store, "SELECT count(*) FROM notifications"
+    CHECK(&C, tu_count_rows(f->store, "SELECT count(*) FROM notifications"
                                    " WHERE dedup_key='settlement-2026-11'") == 1);
 
     /* A period billing says has no invoices completes at once. */
@@ -581,10 +492,10 @@ static void test_order_independence(fixture *f)
     CHECK(&C, f->out.n == 1);
     t = doc_text(f->store, "2027-01");
     d = t != NULL ? cJSON_Parse(t) : NULL;
-    CHECK(&C, strcmp(jstr(d, "status"), "COMPLETED") == 0 && jnum(d, "totalAmount") == 0);
+    CHECK(&C, strcmp(tu_jstr(d, "status"), "COMPLETED") == 0 && tu_jnum(d, "totalAmount") == 0);
     cJSON_Delete(d);
     free(t);
-    char *payload = query_text(f->store, "SELECT payload FROM notifications"
+    char *payload = tu_query_text(f->store, "SELECT payload FROM notifications"
                                          " WHERE dedup_key='settlement-2027-01'");
     CHECK(&C, payload != NULL && strstr(payload, "No charged lines") != NULL);
     free(payload);
@@ -629,14 +540,14 @@ static void test_same_result_any_order(const char *dir)
     CHECK(&C, da != NULL && strstr(da, "\"status\":\"COMPLETED\"") != NULL);
     free(da);
     free(db);
-    char *pa = query_text(a.store, "SELECT payload FROM notifications");
-    char *pb = query_text(b.store, "SELECT payload FROM notifications");
+    char *pa = tu_query_text(a.store, "SELECT payload FROM notifications");
+    char *pb = tu_query_text(b.store, "SELECT payload FROM notifications");
     CHECK(&C, pa != NULL && pb != NULL && strcmp(pa, pb) == 0);
     free(pa);
     free(pb);
-    CHECK(&C, count_rows(a.store, "SELECT count(*) FROM events") == 1);
-    CHECK(&C, count_rows(b.store, "SELECT count(*) FROM events") == 1);
-    CHECK(&C, count_rows(b.store, "SELECT count(*) FROM notifications") == 1);
+    CHECK(&C, tu_count_rows(a.store, "SELECT count(*) FROM events") == 1);
+    CHECK(&C, tu_count_rows(b.store, "SELECT count(*) FROM events") == 1);
+    CHECK(&C, tu_count_rows(b.store, "SELECT count(*) FROM notifications") == 1);
     for (int i = 0; i < 4; i++)
         bss_event_free(ev[i]);
     close_fixture(&a);
@@ -663,7 +574,7 @@ static void test_big_usage(fixture *f)
     if (f->out.n == 1)
         CHECK(&C, strstr(f->out.ev[0]->data, "\"totalUsageBytes\":4620693217682128897,") != NULL);
     free(t);
-    char *payload = query_text(f->store, "SELECT payload FROM notifications"
+    char *payload = tu_query_text(f->store, "SELECT payload FROM notifications"
                                          " WHERE dedup_key='settlement-2026-12'");
     CHECK(&C, payload != NULL && strstr(payload, "4,620,693,217,682,128,897 bytes") != NULL);
     free(payload);
@@ -675,7 +586,7 @@ static void test_big_usage(fixture *f)
     charge(a, sizeof a, "B2", "C2", "IOT-BIG", "2027-03", "1", 1, 1, 0);
     CHECK(&C, apply(f, "InvoiceIssued", "H2", invoice("H2", "C2", "2027-03", a, 1, 0)) ==
                   BSS_ERR_INVALID);
-    CHECK(&C, count_rows(f->store, "SELECT count(*) FROM settlement_invoice WHERE"
+    CHECK(&C, tu_count_rows(f->store, "SELECT count(*) FROM settlement_invoice WHERE"
                                    " period='2027-03'") == 1);
     t = doc_text(f->store, "2027-03");
     CHECK(&C, t != NULL && strstr(t, "\"totalUsageBytes\":9223372036854775807,") != NULL);
@@ -713,7 +624,7 @@ static void test_mail_log(const char *dir, bss_store *store)
         return;
     }
     CHECK(&C, !settlement_mailout_uses_smtp(m));
-    char *payload = query_text(store, "SELECT payload FROM notifications"
+    char *payload = tu_query_text(store, "SELECT payload FROM notifications"
                                       " WHERE dedup_key='settlement-2026-10'");
     CHECK(&C, payload != NULL);
     if (payload != NULL) {
@@ -735,10 +646,10 @@ static void test_mail_log(const char *dir, bss_store *store)
             cJSON *o = cJSON_Parse(line);
             if (o != NULL) {
                 reports++;
-                CHECK(&C, strcmp(jstr(o, "to"), to) == 0);
-                CHECK(&C, strcmp(jstr(o, "messageId"), "<settlement-2026-10@bssiot>") == 0);
-                CHECK(&C, strstr(jstr(o, "subject"), "2026-10") != NULL);
-                CHECK(&C, strstr(jstr(o, "html"), "16,610 KRW") != NULL);
+                CHECK(&C, strcmp(tu_jstr(o, "to"), to) == 0);
+                CHECK(&C, strcmp(tu_jstr(o, "messageId"), "<settlement-2026-10@bssiot>") == 0);
+                CHECK(&C, strstr(tu_jstr(o, "subject"), "2026-10") != NULL);
+                CHECK(&C, strstr(tu_jstr(o, "html"), "16,610 KRW") != NULL);
                 CHECK(&C, cJSON_GetArraySize(o) == 4);
                 cJSON_Delete(o);
             }
@@ -856,7 +767,7 @@ static void test_mail_smtp(const char *dir, bss_store *store)
     bss_config_set(cfg, "BSS_SMTP_TIMEOUT_MS", "5000");
     settlement_mailout *m = settlement_mailout_new(cfg, dir, err);
     CHECK(&C, m != NULL && settlement_mailout_uses_smtp(m));
-    char *payload = query_text(store, "SELECT payload FROM notifications"
+    char *payload = tu_query_text(store, "SELECT payload FROM notifications"
                                       " WHERE dedup_key='settlement-2026-10'");
     if (m != NULL && payload != NULL) {
         int rc = settlement_mailout_send(m, "mail", "settlement-2026-10", "biz@example.com",
@@ -880,49 +791,10 @@ static void test_mail_smtp(const char *dir, bss_store *store)
 
 /* ---- routes over HTTP ------------------------------------------------- */
 
-typedef struct body {
-    char buf[16384];
-    size_t len;
-} body;
-
-static size_t on_body(char *p, size_t size, size_t n, void *ctx)
-{
-    body *b = ctx;
-    size_t len = size * n;
-    if (b->len + len < sizeof b->buf) {
-        memcpy(b->buf + b->len, p, len);
-        b->len += len;
-        b->buf[b->len] = '\0';
-    }
-    return len;
-}
-
-/* GETs path from 127.0.0.1:port; returns the status, body in *b. */
-static long http_get(int port, const char *path, body *b)
-{
-    char url[512];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    b->len = 0;
-    b->buf[0] = '\0';
-    CURL *c = curl_easy_init();
-    long status = -1;
-    if (c == NULL)
-        return -1;
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    return status;
-}
-
 static void test_routes(fixture *f)
 {
     char err[BSS_ERRLEN] = "";
-    bss_http_options o = {.listen = "127.0.0.1:0", .num_threads = 4, .service = "settlement"};
-    bss_http *http = bss_http_new(&o, err);
+    bss_http *http = tu_http_new("settlement");
     CHECK(&C, http != NULL);
     if (http == NULL)
         return;
@@ -930,9 +802,9 @@ static void test_routes(fixture *f)
     CHECK(&C, settlement_routes_register(http, &r, err) == BSS_OK);
     CHECK(&C, bss_http_start(http, err) == BSS_OK);
     int port = bss_http_port(http);
-    body b;
+    tu_body b;
 
-    CHECK(&C, http_get(port, "/settlements/2026-10", &b) == 200);
+    CHECK(&C, tu_http_get(port, "/settlements/2026-10", NULL, &b, NULL) == 200);
     cJSON *d = cJSON_Parse(b.buf);
     check_october(d);
     cJSON_Delete(d);
@@ -940,35 +812,35 @@ static void test_routes(fixture *f)
     CHECK(&C, doc != NULL && strcmp(doc, b.buf) == 0);
     free(doc);
 
-    CHECK(&C, http_get(port, "/settlements/2026-12", &b) == 200);
+    CHECK(&C, tu_http_get(port, "/settlements/2026-12", NULL, &b, NULL) == 200);
     CHECK(&C, strstr(b.buf, "\"totalUsageBytes\":4620693217682128897,") != NULL);
 
-    CHECK(&C, http_get(port, "/settlements/2030-01", &b) == 404);
+    CHECK(&C, tu_http_get(port, "/settlements/2030-01", NULL, &b, NULL) == 404);
     d = cJSON_Parse(b.buf);
-    CHECK(&C, strcmp(jstr(d, "code"), "SETTLEMENT_NOT_FOUND") == 0);
+    CHECK(&C, strcmp(tu_jstr(d, "code"), "SETTLEMENT_NOT_FOUND") == 0);
     cJSON_Delete(d);
     const char *bad[] = {"/settlements/2026-13", "/settlements/abc", "/settlements/2026-1",
                          "/settlements/202610"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        CHECK(&C, http_get(port, bad[i], &b) == 422);
+        CHECK(&C, tu_http_get(port, bad[i], NULL, &b, NULL) == 422);
         d = cJSON_Parse(b.buf);
-        CHECK(&C, strcmp(jstr(d, "code"), "VALIDATION_FAILED") == 0);
+        CHECK(&C, strcmp(tu_jstr(d, "code"), "VALIDATION_FAILED") == 0);
         cJSON_Delete(d);
     }
 
-    CHECK(&C, http_get(port, "/settlements", &b) == 200);
+    CHECK(&C, tu_http_get(port, "/settlements", NULL, &b, NULL) == 200);
     d = cJSON_Parse(b.buf);
     const cJSON *items = cJSON_GetObjectItemCaseSensitive(d, "items");
     /* 2027-03, 2027-02, 2027-01, 2026-12, 2026-11, 2026-10 */
     CHECK(&C, cJSON_GetArraySize(items) == 6);
     const char *want[] = {"2027-03", "2027-02", "2027-01", "2026-12", "2026-11", "2026-10"};
     for (int i = 0; i < 6 && i < cJSON_GetArraySize(items); i++)
-        CHECK(&C, strcmp(jstr(cJSON_GetArrayItem(items, i), "period"), want[i]) == 0);
+        CHECK(&C, strcmp(tu_jstr(cJSON_GetArrayItem(items, i), "period"), want[i]) == 0);
     const cJSON *oct = cJSON_GetArrayItem(items, 5);
-    CHECK(&C, strcmp(jstr(oct, "status"), "COMPLETED") == 0);
-    CHECK(&C, jnum(oct, "invoiceCount") == 3 && jnum(oct, "totalAmount") == 16610);
+    CHECK(&C, strcmp(tu_jstr(oct, "status"), "COMPLETED") == 0);
+    CHECK(&C, tu_jnum(oct, "invoiceCount") == 3 && tu_jnum(oct, "totalAmount") == 16610);
     CHECK(&C, cJSON_GetArraySize(oct) == 4);
-    CHECK(&C, strcmp(jstr(cJSON_GetArrayItem(items, 0), "status"), "OPEN") == 0);
+    CHECK(&C, strcmp(tu_jstr(cJSON_GetArrayItem(items, 0), "status"), "OPEN") == 0);
     cJSON_Delete(d);
     bss_http_free(http);
 }
@@ -976,12 +848,8 @@ static void test_routes(fixture *f)
 int main(void)
 {
     char dir[] = "/tmp/bss-settlement-XXXXXX";
-    if (mkdtemp(dir) == NULL) {
-        perror("mkdtemp");
+    if (tu_begin(dir) != 0)
         return 1;
-    }
-    bss_time_set_zone("Asia/Seoul");
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     test_parse_and_format();
     fixture f;
     if (open_fixture(dir, "settlement", &f) == BSS_OK) {
@@ -994,10 +862,6 @@ int main(void)
         close_fixture(&f);
     }
     test_same_result_any_order(dir);
-    curl_global_cleanup();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
+    tu_end(dir);
     return CHECK_DONE(&C);
 }

@@ -1,0 +1,77 @@
+/* sqlutil.c - see sqlutil.h. */
+#include "sqlutil.h"
+
+#include "bss_error.h"
+
+#include <stdio.h>
+
+int bss_sql_exec_all(sqlite3 *db, const char *const *parts, size_t n, const char *what,
+                     char *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *msg = NULL;
+        if (sqlite3_exec(db, parts[i], NULL, NULL, &msg) != SQLITE_OK) {
+            bss_seterr(err, "%s: %s", what, msg != NULL ? msg : sqlite3_errmsg(db));
+            sqlite3_free(msg);
+            return BSS_ERR_IO;
+        }
+    }
+    return BSS_OK;
+}
+
+int bss_sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, const char *what,
+                    char *err)
+{
+    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
+        bss_seterr(err, "%s: %s", what, sqlite3_errmsg(db));
+        sqlite3_finalize(*st);
+        *st = NULL;
+        return BSS_ERR_IO;
+    }
+    return BSS_OK;
+}
+
+int bss_sql_fail(sqlite3 *db, sqlite3_stmt *st, const char *what, char *err)
+{
+    bss_seterr(err, "%s: %s", what, sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return BSS_ERR_IO;
+}
+
+int bss_sql_step_done(sqlite3 *db, sqlite3_stmt *st, const char *what, int *changed,
+                      char *err)
+{
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return bss_sql_fail(db, st, what, err);
+    if (changed != NULL)
+        *changed = sqlite3_changes(db) > 0;
+    sqlite3_finalize(st);
+    return BSS_OK;
+}
+
+int bss_sql_row_by_key(sqlite3 *db, const char *sql, const char *key, sqlite3_stmt **st,
+                       const char *what, char *err)
+{
+    *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
+        bss_seterr(err, "%s prepare: %s", what, sqlite3_errmsg(db));
+        sqlite3_finalize(*st);
+        *st = NULL;
+        return BSS_ERR_IO;
+    }
+    sqlite3_bind_text(*st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(*st);
+    if (rc == SQLITE_ROW)
+        return BSS_OK;
+    if (rc != SQLITE_DONE)
+        bss_seterr(err, "%s select: %s", what, sqlite3_errmsg(db));
+    sqlite3_finalize(*st);
+    *st = NULL;
+    return rc == SQLITE_DONE ? BSS_ERR_NOTFOUND : BSS_ERR_IO;
+}
+
+void bss_sql_copy_text(sqlite3_stmt *st, int col, char *out, size_t len)
+{
+    const char *s = (const char *)sqlite3_column_text(st, col);
+    snprintf(out, len, "%s", s != NULL ? s : "");
+}
