@@ -54,7 +54,20 @@ typedef struct bss_delivery {
 
 /* Applies one delivery. BSS_OK means applied (or found already applied) and
  * the bus moves past it; any other code means "not now": the bus offers the
- * same event again later, after re-reading the position. */
+ * same event again later, after re-reading the position.
+ *
+ * Batching: an apply function may make its work durable in batches (the
+ * consumer commits several deliveries in one transaction), so BSS_OK may
+ * mean "applied, durable at the next flush". A flush is apply(ctx, NULL).
+ * Whenever a delivery was applied since the last flush, the backend flushes
+ * before it waits on anything (the network, e.g. a catch-up round trip),
+ * before it reports a stream caught up, and before bss_bus_poll returns; a
+ * flush returns BSS_OK once everything applied so far is durable. After any
+ * non-OK return of apply, a flush's included, the backend trusts none of
+ * the positions it keeps in memory: it re-reads every stream's position
+ * through bss_bus_position_fn before offering anything more. An apply
+ * function returns non-OK only with no batch left open, so that re-read
+ * sees durable state. */
 typedef int (*bss_bus_apply_fn)(void *ctx, const bss_delivery *d);
 
 /* Tells the bus the last applied position of (stream, partition), 0 for none. */

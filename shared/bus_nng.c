@@ -43,6 +43,7 @@
 #define CATCHUP_RETRY_MS 250   /* after a failed catch-up (producer down) */
 #define CATCHUP_IDLE_MS 2000   /* safety net: catch up when nothing was heard */
 #define URL_MAX 600
+#define PUB_SENDBUF 1024       /* messages queued per subscriber before drops */
 
 typedef struct stream_state {
     char name[BSS_EVENT_SOURCE_MAX + 1];
@@ -53,6 +54,7 @@ typedef struct stream_state {
     int need_catchup;
     int caught_up_once;
     int64_t next_attempt_ms; /* no catch-up attempt before this (monotonic) */
+    int failed_catchups;     /* consecutive failed catch-up round trips */
     int64_t last_heard_ms;
 } stream_state;
 
@@ -77,6 +79,7 @@ typedef struct nng_bus {
     stream_state streams[MAX_STREAMS];
     int nstreams;
     _Atomic int all_caught_up;
+    int unflushed; /* a delivery was applied since the last flush (see bus.h) */
 } nng_bus;
 
 static void address_for(const nng_bus *b, const char *stream, const char *kind, char *out,
@@ -144,7 +147,7 @@ static int collect_record(void *ctx, int64_t sequence, const char *json, size_t 
     return 0;
 }
 
-static void serve_one(nng_bus *b, const char *req, size_t len)
+static void serve_one(nng_bus *b, bss_store_feed *feed, const char *req, size_t len)
 {
     int64_t after = 0;
     int limit = 0;
@@ -153,7 +156,10 @@ static void serve_one(nng_bus *b, const char *req, size_t len)
     char head[32];
     int status = bss_catchup_request_parse(req, len, &after, &limit);
     if (status == BSS_OK)
-        status = bss_store_read_raw(b->store, after, (size_t)limit, collect_record, &rc, err);
+        status = feed != NULL
+                     ? bss_store_feed_read_raw(feed, after, (size_t)limit, collect_record, &rc, err)
+                     : bss_store_read_raw(b->store, after, (size_t)limit, collect_record, &rc,
+                                          err);
     if (status != BSS_OK || rc.body.failed) {
         char msg[BSS_ERRLEN + 8];
         int n = snprintf(msg, sizeof msg, "ERR %s", err[0] ? err : "bad request");
@@ -177,6 +183,12 @@ static void serve_one(nng_bus *b, const char *req, size_t len)
 static void *rep_main(void *arg)
 {
     nng_bus *b = arg;
+    /* This thread's own read connection, statements prepared once; without
+     * one (cannot open) it reads through the store's pool instead. */
+    bss_store_feed *feed = NULL;
+    char err[BSS_ERRLEN];
+    if (bss_store_feed_open(b->store, &feed, err) != BSS_OK)
+        bss_log_warn(b->log, "catch-up server without its own connection: %s", err);
     while (!atomic_load(&b->stopping)) {
         char *buf = NULL;
         size_t len = 0;
@@ -185,9 +197,10 @@ static void *rep_main(void *arg)
             continue;
         if (rv != 0)
             break; /* closed */
-        serve_one(b, buf, len);
+        serve_one(b, feed, buf, len);
         nng_free(buf, len);
     }
+    bss_store_feed_close(feed);
     return NULL;
 }
 
@@ -216,6 +229,10 @@ static int start_producer(nng_bus *b, char *err)
     address_for(b, b->service, "PUB", url, sizeof url);
     if ((rv = nng_pub0_open(&b->pub)) != 0)
         return nng_fail(err, "open pub", NULL, rv);
+    /* nng's default queue of 16 messages per subscriber overflows on every
+     * burst the relay publishes; each drop then costs the subscriber a
+     * catch-up round trip. */
+    nng_socket_set_int(b->pub, NNG_OPT_SENDBUF, PUB_SENDBUF);
     if ((rv = nng_listen(b->pub, url, NULL, 0)) != 0) {
         nng_close(b->pub);
         return nng_fail(err, "listen", url, rv);
@@ -375,6 +392,34 @@ typedef struct apply_ctx {
     int failed;
 } apply_ctx;
 
+/* After any failed apply or flush: what this bus holds as applied may not
+ * be durable (a batch was rolled back), so forget every stream's position,
+ * re-read them all from the consumer's inbox and catch up from there after
+ * a pause. */
+static void forget_positions(nng_bus *b)
+{
+    int64_t retry = bss_monotonic_ms() + CATCHUP_RETRY_MS;
+    for (int i = 0; i < b->nstreams; i++) {
+        b->streams[i].position_known = 0;
+        b->streams[i].need_catchup = 1;
+        b->streams[i].next_attempt_ms = retry;
+    }
+    b->unflushed = 0;
+}
+
+/* Asks the consumer to make what it applied durable (apply(ctx, NULL), see
+ * bus.h). Returns BSS_OK, or its error after forgetting every position. */
+static int flush(nng_bus *b, bss_bus_apply_fn apply, void *ctx)
+{
+    if (!b->unflushed)
+        return BSS_OK;
+    b->unflushed = 0;
+    int rc = apply(ctx, NULL);
+    if (rc != BSS_OK)
+        forget_positions(b);
+    return rc;
+}
+
 static int apply_one(apply_ctx *a, int64_t position, const char *payload, size_t len)
 {
     stream_state *s = a->stream;
@@ -387,14 +432,13 @@ static int apply_one(apply_ctx *a, int64_t position, const char *payload, size_t
     bss_delivery d = {s->name, 0, position, payload, len};
     int rc = a->apply(a->ctx, &d);
     if (rc != BSS_OK) {
-        /* The consumer could not apply it now: forget what we think we know
-         * and start again from its inbox after a pause. */
-        s->position_known = 0;
-        s->need_catchup = 1;
-        s->next_attempt_ms = bss_monotonic_ms() + CATCHUP_RETRY_MS;
+        /* The consumer could not apply it now, and may have dropped other
+         * deliveries of its batch: start again from its inbox. */
+        forget_positions(a->bus);
         a->failed = 1;
         return rc;
     }
+    a->bus->unflushed = 1;
     s->applied = position;
     if (position > atomic_load(&s->head))
         atomic_store(&s->head, position);
@@ -414,6 +458,8 @@ static int catch_up(apply_ctx *a)
 {
     stream_state *s = a->stream;
     for (;;) {
+        if (flush(a->bus, a->apply, a->ctx) != BSS_OK)
+            return BSS_ERR;
         char request[48];
         int n = snprintf(request, sizeof request, "%lld %d", (long long)s->applied,
                          CATCHUP_BATCH);
@@ -423,9 +469,15 @@ static int catch_up(apply_ctx *a)
         if (rv == 0)
             rv = nng_recv(s->req, &reply, &len, NNG_FLAG_ALLOC);
         if (rv != 0) {
+            /* Normal while the producer restarts; worth a word when it lasts
+             * (the first time after ~2 s of retries, then every ~10 s). */
+            if (++s->failed_catchups % 40 == 8)
+                bss_log_warn(a->bus->log, "catch-up from %s failed %d times in a row: %s",
+                             s->name, s->failed_catchups, nng_strerror(rv));
             s->next_attempt_ms = bss_monotonic_ms() + CATCHUP_RETRY_MS;
             return BSS_ERR_IO;
         }
+        s->failed_catchups = 0;
         int count = 0;
         int rc = bss_catchup_reply_parse(reply, len, catchup_record, a, &count);
         nng_free(reply, len);
@@ -438,6 +490,8 @@ static int catch_up(apply_ctx *a)
             return rc;
         }
         if (count < CATCHUP_BATCH) {
+            if (flush(a->bus, a->apply, a->ctx) != BSS_OK)
+                return BSS_ERR;
             s->need_catchup = 0;
             s->caught_up_once = 1;
             s->last_heard_ms = bss_monotonic_ms();
@@ -489,18 +543,26 @@ static int nngb_poll(void *state, int timeout_ms, bss_bus_position_fn position,
         }
     }
     update_caught_up(b);
-    if (!b->has_sub)
+    if (!b->has_sub) {
+        flush(b, apply, ctx);
         return BSS_OK;
+    }
 
+    /* The first receive waits, so nothing applied may stay unflushed; the
+     * rest drain what is queued without waiting, and everything they apply
+     * is flushed before returning. */
+    flush(b, apply, ctx);
     nng_socket_set_ms(b->sub, NNG_OPT_RECVTIMEO, timeout_ms);
     for (int received = 0; received < 4096; received++) {
         char *buf = NULL;
         size_t len = 0;
         int rv = nng_recv(b->sub, &buf, &len, NNG_FLAG_ALLOC | (received ? NNG_FLAG_NONBLOCK : 0));
         if (rv == NNG_ETIMEDOUT || rv == NNG_EAGAIN)
-            return BSS_OK;
-        if (rv != 0)
+            break;
+        if (rv != 0) {
+            flush(b, apply, ctx);
             return nng_fail(err, "receive", NULL, rv);
+        }
         bss_frame frame;
         stream_state *s = NULL;
         if (bss_frame_parse(buf, len, &frame) == BSS_OK)
@@ -528,6 +590,7 @@ static int nngb_poll(void *state, int timeout_ms, bss_bus_position_fn position,
             update_caught_up(b);
         }
     }
+    flush(b, apply, ctx);
     return BSS_OK;
 }
 

@@ -2,17 +2,54 @@
 #include "consumer.h"
 
 #include "bss_error.h"
+#include "isotime.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/*
+ * Deliveries are applied in batches: the first one opens a write
+ * transaction, each one runs inside a savepoint of it (effects, events the
+ * handler appends and the inbox position), and the transaction commits when
+ * the bus asks for a flush (apply(ctx, NULL): before it waits on anything
+ * and before bss_bus_poll returns, see bus.h), after BATCH_MAX_EVENTS
+ * deliveries or once the batch is BATCH_MAX_US old. One commit then carries
+ * many events, which is what lets a consumer keep up with a busy producer.
+ *
+ * Exactly-once still holds because each delivery's effects and its inbox
+ * position sit in the same savepoint, so any commit contains both or
+ * neither, and because the bus re-reads every position from the inbox after
+ * any non-OK return (a failed commit loses the whole batch, and the re-read
+ * shows exactly what is durable). Errors:
+ *  - BSS_ERR_INVALID from the handler: its savepoint is rolled back and the
+ *    event is dead-lettered (with the inbox moved past it) in the same batch;
+ *  - any other handler error: its savepoint is rolled back, what the batch
+ *    applied before it is committed, and the error is returned so that the
+ *    bus offers the event again from the inbox position;
+ *  - SQLite rolled the whole transaction back under the handler (some I/O
+ *    and memory errors do): the batch is gone, the error is returned.
+ * The consumer returns non-OK only once the batch is over (committed or
+ * rolled back), as bus.h requires.
+ */
+#define BATCH_MAX_EVENTS 256
+#define BATCH_MAX_US 1000
 
 struct bss_consumer {
     bss_consumer_options o;
     pthread_t thread;
     _Atomic int stopping;
     _Atomic long long applied;
+
+    /* the open batch; only the consumer thread touches these */
+    int batch_open;
+    int batch_events;        /* deliveries in it (applied or dead-lettered) */
+    int64_t batch_start_ns;  /* monotonic */
+    long long batch_applied; /* counted into `applied` once committed */
+    long long batch_dead;
+    int flush_failed;        /* a flush outside the bus's own failed: see consumer_main */
 };
 
 static int read_position(void *ctx, const char *stream, int partition, int64_t *position)
@@ -21,79 +58,178 @@ static int read_position(void *ctx, const char *stream, int partition, int64_t *
     return bss_store_inbox_get(c->o.store, stream, partition, position, NULL);
 }
 
-/* Records a poison event and moves the stream past it, in one transaction. */
-static int dead_letter(bss_consumer *c, const bss_delivery *d, const char *reason)
+/* 1 while SQLite still has our transaction open (it rolls back by itself on
+ * some errors). */
+static int transaction_alive(const bss_consumer *c)
 {
+    return !sqlite3_get_autocommit(bss_store_db(c->o.store));
+}
+
+/* Commits the open batch, if any. */
+static int flush(bss_consumer *c)
+{
+    if (!c->batch_open)
+        return BSS_OK;
     char err[BSS_ERRLEN];
+    c->batch_open = 0;
+    int rc = bss_store_commit(c->o.store, err);
+    if (rc == BSS_OK) {
+        atomic_fetch_add(&c->applied, c->batch_applied);
+        if (c->batch_applied > 0)
+            bss_metrics_counter_add(c->o.metrics, "bss_events_consumed_total", NULL,
+                                    c->batch_applied);
+        if (c->batch_dead > 0)
+            bss_metrics_counter_add(c->o.metrics, "bss_dead_letters_total", NULL, c->batch_dead);
+    } else {
+        bss_log_warn(c->o.log, "committing %d applied events failed, they will be applied "
+                               "again: %s",
+                     c->batch_events, err);
+    }
+    c->batch_applied = 0;
+    c->batch_dead = 0;
+    c->batch_events = 0;
+    return rc;
+}
+
+/* Ends the batch without keeping any of it. */
+static void abort_batch(bss_consumer *c)
+{
+    if (c->batch_open)
+        bss_store_rollback(c->o.store);
+    c->batch_open = 0;
+    c->batch_applied = 0;
+    c->batch_dead = 0;
+    c->batch_events = 0;
+}
+
+static int batch_full(const bss_consumer *c)
+{
+    return c->batch_events >= BATCH_MAX_EVENTS ||
+           bss_monotonic_ns() - c->batch_start_ns >= (int64_t)BATCH_MAX_US * 1000;
+}
+
+static int open_batch(bss_consumer *c, char *err)
+{
+    if (c->batch_open)
+        return BSS_OK;
     int rc = bss_store_begin(c->o.store, err);
     if (rc != BSS_OK)
         return rc;
-    int64_t stored = 0;
-    rc = bss_store_inbox_get(c->o.store, d->stream, d->partition, &stored, err);
-    if (rc == BSS_OK && stored >= d->position) {
-        bss_store_rollback(c->o.store);
-        return BSS_OK;
-    }
-    if (rc == BSS_OK)
-        rc = bss_store_dead_letter(c->o.store, d->stream, d->partition, d->position,
-                                   d->payload, d->len, reason, err);
+    c->batch_open = 1;
+    c->batch_events = 0;
+    c->batch_start_ns = bss_monotonic_ns();
+    return BSS_OK;
+}
+
+/* A transient failure of delivery d: keep what the batch applied before it
+ * when keep_batch and SQLite still has the transaction, else drop the whole
+ * batch; either way the batch is over and rc goes back to the bus. */
+static int transient(bss_consumer *c, const bss_delivery *d, int rc, const char *err,
+                     int keep_batch)
+{
+    bss_log_warn(c->o.log, "applying %s#%lld failed, will retry: %s", d->stream,
+                 (long long)d->position, err);
+    if (keep_batch && c->batch_open && transaction_alive(c))
+        flush(c);
+    else
+        abort_batch(c);
+    return rc != BSS_OK ? rc : BSS_ERR;
+}
+
+/* Inside the batch: records a poison event and moves the stream past it. */
+static int dead_letter(bss_consumer *c, const bss_delivery *d, const char *reason, char *err)
+{
+    int rc = bss_store_savepoint(c->o.store, err);
+    if (rc != BSS_OK)
+        return rc;
+    rc = bss_store_dead_letter(c->o.store, d->stream, d->partition, d->position, d->payload,
+                               d->len, reason, err);
     if (rc == BSS_OK)
         rc = bss_store_inbox_set(c->o.store, d->stream, d->partition, d->position, err);
-    if (rc != BSS_OK) {
-        bss_store_rollback(c->o.store);
+    if (rc == BSS_OK)
+        rc = bss_store_savepoint_release(c->o.store, err);
+    else if (bss_store_savepoint_rollback(c->o.store) != BSS_OK)
+        rc = BSS_ERR_IO;
+    if (rc != BSS_OK)
         return rc;
-    }
-    rc = bss_store_commit(c->o.store, err);
-    if (rc == BSS_OK) {
-        bss_log_error(c->o.log, "dead-lettered %s#%lld: %s", d->stream,
-                      (long long)d->position, reason);
-        bss_metrics_counter_add(c->o.metrics, "bss_dead_letters_total", NULL, 1);
-    }
-    return rc;
+    bss_log_error(c->o.log, "dead-lettered %s#%lld: %s", d->stream, (long long)d->position,
+                  reason);
+    c->batch_dead++;
+    c->batch_events++;
+    return BSS_OK;
 }
 
 static int apply_delivery(void *ctx, const bss_delivery *d)
 {
     bss_consumer *c = ctx;
-    char err[BSS_ERRLEN] = "";
-    bss_event *ev = NULL;
-    if (bss_event_decode(d->payload, d->len, &ev, err) != BSS_OK)
-        return dead_letter(c, d, err);
-    if (strcmp(ev->source, d->stream) != 0) {
-        bss_event_free(ev);
-        return dead_letter(c, d, "event source does not match its stream");
+    if (d == NULL)
+        return flush(c); /* the bus asks for durability (bus.h) */
+    if (c->flush_failed) {
+        /* A flush outside the bus failed: make the bus re-read positions. */
+        c->flush_failed = 0;
+        return BSS_ERR_BUSY;
     }
-    int rc = bss_store_begin(c->o.store, err);
+    if (c->batch_open && batch_full(c)) {
+        int rc = flush(c);
+        if (rc != BSS_OK)
+            return rc;
+    }
+    char err[BSS_ERRLEN] = "";
+    char reason[BSS_ERRLEN] = "";
+    bss_event *ev = NULL;
+    if (bss_event_decode(d->payload, d->len, &ev, err) != BSS_OK) {
+        snprintf(reason, sizeof reason, "%s", err);
+    } else if (strcmp(ev->source, d->stream) != 0) {
+        snprintf(reason, sizeof reason, "event source does not match its stream");
+    }
+    int rc = open_batch(c, err);
     if (rc != BSS_OK) {
         bss_event_free(ev);
-        return rc;
+        return transient(c, d, rc, err, 0);
     }
     int64_t stored = 0;
     rc = bss_store_inbox_get(c->o.store, d->stream, d->partition, &stored, err);
-    if (rc == BSS_OK && stored >= d->position) {
-        bss_store_rollback(c->o.store); /* applied before */
+    if (rc != BSS_OK) {
         bss_event_free(ev);
+        return transient(c, d, rc, err, 1);
+    }
+    if (stored >= d->position) {
+        bss_event_free(ev); /* applied before */
         return BSS_OK;
     }
-    if (rc == BSS_OK)
+    if (reason[0] == '\0') {
+        rc = bss_store_savepoint(c->o.store, err);
+        if (rc != BSS_OK) {
+            bss_event_free(ev);
+            return transient(c, d, rc, err, 1);
+        }
         rc = c->o.handler(c->o.ctx, c->o.store, ev, err);
-    if (rc == BSS_OK)
-        rc = bss_store_inbox_set(c->o.store, d->stream, d->partition, d->position, err);
-    if (rc == BSS_OK) {
-        rc = bss_store_commit(c->o.store, err);
+        bss_event_free(ev);
+        if (rc == BSS_OK && !transaction_alive(c)) {
+            bss_seterr(err, "the transaction was rolled back under the handler");
+            rc = BSS_ERR_IO;
+        }
+        if (rc == BSS_OK)
+            rc = bss_store_inbox_set(c->o.store, d->stream, d->partition, d->position, err);
+        if (rc == BSS_OK)
+            rc = bss_store_savepoint_release(c->o.store, err);
+        if (rc == BSS_OK) {
+            c->batch_applied++;
+            c->batch_events++;
+            return BSS_OK;
+        }
+        /* Undo this delivery only; if even that fails, nothing of the batch
+         * can be trusted. */
+        int undone = transaction_alive(c) && bss_store_savepoint_rollback(c->o.store) == BSS_OK;
+        if (rc != BSS_ERR_INVALID || !undone)
+            return transient(c, d, rc, err, undone);
+        snprintf(reason, sizeof reason, "%s", err);
     } else {
-        bss_store_rollback(c->o.store);
+        bss_event_free(ev);
     }
-    bss_event_free(ev);
-    if (rc == BSS_ERR_INVALID)
-        return dead_letter(c, d, err);
-    if (rc != BSS_OK) {
-        bss_log_warn(c->o.log, "applying %s#%lld failed, will retry: %s", d->stream,
-                     (long long)d->position, err);
-        return rc;
-    }
-    atomic_fetch_add(&c->applied, 1);
-    bss_metrics_counter_add(c->o.metrics, "bss_events_consumed_total", NULL, 1);
+    rc = dead_letter(c, d, reason, err);
+    if (rc != BSS_OK)
+        return transient(c, d, rc, err, 0);
     return BSS_OK;
 }
 
@@ -102,7 +238,13 @@ static void *consumer_main(void *arg)
     bss_consumer *c = arg;
     while (!atomic_load(&c->stopping)) {
         char err[BSS_ERRLEN];
-        if (bss_bus_poll(c->o.bus, 100, read_position, apply_delivery, c, err) != BSS_OK) {
+        int rc = bss_bus_poll(c->o.bus, 100, read_position, apply_delivery, c, err);
+        /* The bus flushes before poll returns (bus.h); this only matters for
+         * a backend that did not. If it fails, the next apply returns an
+         * error so that the bus re-reads the positions. */
+        if (c->batch_open && flush(c) != BSS_OK)
+            c->flush_failed = 1;
+        if (rc != BSS_OK) {
             bss_log_error(c->o.log, "bus poll failed: %s", err);
             break;
         }

@@ -1,19 +1,28 @@
 /*
  * consumer.h - applies other services' events exactly once.
  *
- * A consumer thread polls the bus for the streams it follows and, for each
- * event, opens a write transaction on the service's store, checks the inbox
- * (an event at or below the recorded position was applied before: skip),
- * runs the domain handler, records the new position and commits. Effects,
- * events the handler appends (with their outbox rows) and the inbox position
- * therefore commit together or not at all: a crash at any instant leaves
- * either all of them or none, and a redelivered event changes nothing.
+ * A consumer thread polls the bus for the streams it follows and applies
+ * each event in a write transaction on the service's store: it checks the
+ * inbox (an event at or below the recorded position was applied before:
+ * skip), runs the domain handler inside a savepoint and records the new
+ * position in the same savepoint. Effects, events the handler appends (with
+ * their outbox rows) and the inbox position therefore commit together or not
+ * at all: a crash at any instant leaves either all of them or none, and a
+ * redelivered event changes nothing.
+ *
+ * Several events share one transaction: it commits when the bus has nothing
+ * more queued (and before it waits on the network), after 256 events or
+ * after 1 ms, whichever comes first. A handler therefore sees the
+ * uncommitted effects of the events before it in the batch, as it would
+ * after their commits, and its effects become visible to other connections
+ * only at the batch's commit.
  *
  * An event that cannot be decoded, or whose handler reports it invalid
- * (BSS_ERR_INVALID), is a poison event: it is written to dead_letters with
- * its position (in the same transaction) and the stream moves on. Any other
- * handler error is transient: the transaction is rolled back and the event
- * is offered again later.
+ * (BSS_ERR_INVALID), is a poison event: its savepoint is rolled back, it is
+ * written to dead_letters with its position (in the same transaction) and
+ * the stream moves on. Any other handler error is transient: its savepoint
+ * is rolled back, the events before it in the batch are committed, and the
+ * event is offered again later.
  */
 #ifndef BSS_CONSUMER_H
 #define BSS_CONSUMER_H
@@ -54,7 +63,8 @@ int bss_consumer_ready(const bss_consumer *consumer);
  * counted). */
 long long bss_consumer_applied(const bss_consumer *consumer);
 
-/* Stops the thread after the event being applied, if any; frees. NULL fine. */
+/* Stops the thread after the batch being applied, if any, is committed;
+ * frees. NULL fine. */
 void bss_consumer_stop(bss_consumer *consumer);
 
 #endif

@@ -28,17 +28,193 @@ static int copy_attr(char *dst, size_t cap, const char *src, const char *name, c
     return BSS_OK;
 }
 
-/* Parses data_json, requires an object, returns its compact text. */
-static char *compact_object(const char *data_json, size_t len, char *err)
+/*
+ * `data` is kept as the producer wrote it. cJSON holds numbers as doubles, so
+ * re-printing a parsed tree would turn 1795386404292558123 into
+ * 1.7953864042925581e+18 and 9007199254740993 into 9007199254740992; instead
+ * cJSON only validates, and the object's own bytes are kept. The scanners
+ * below run on text cJSON has already accepted, so they may assume valid
+ * JSON, but every step is bounds-checked and they fail rather than read past
+ * `end` on anything else.
+ */
+
+/* Skips what cJSON treats as whitespace (every byte <= 0x20). */
+static const unsigned char *skip_ws(const unsigned char *p, const unsigned char *end)
 {
-    cJSON *obj = cJSON_ParseWithLengthOpts(data_json, len, NULL, 0);
-    if (obj == NULL || !cJSON_IsObject(obj)) {
-        cJSON_Delete(obj);
+    while (p < end && *p <= 0x20)
+        p++;
+    return p;
+}
+
+/* p at an opening quote: returns the byte after the closing one, or NULL. */
+static const unsigned char *skip_string(const unsigned char *p, const unsigned char *end)
+{
+    if (p >= end || *p != '"')
+        return NULL;
+    for (p++; p < end; p++) {
+        if (*p == '\\') {
+            if (end - p < 2)
+                return NULL;
+            p++; /* the escaped byte, whatever it is (\" included) */
+        } else if (*p == '"') {
+            return p + 1;
+        }
+    }
+    return NULL;
+}
+
+/* p at the first byte of a value: returns the byte after it, or NULL. Objects
+ * and arrays are skipped by counting brackets outside strings. */
+static const unsigned char *skip_value(const unsigned char *p, const unsigned char *end)
+{
+    if (p >= end)
+        return NULL;
+    if (*p == '"')
+        return skip_string(p, end);
+    if (*p == '{' || *p == '[') {
+        size_t depth = 0;
+        while (p < end) {
+            if (*p == '"') {
+                p = skip_string(p, end);
+                if (p == NULL)
+                    return NULL;
+                continue;
+            }
+            if (*p == '{' || *p == '[') {
+                depth++;
+            } else if (*p == '}' || *p == ']') {
+                if (depth == 0)
+                    return NULL;
+                if (--depth == 0)
+                    return p + 1;
+            }
+            p++;
+        }
+        return NULL;
+    }
+    /* a number or a literal: up to the next separator */
+    const unsigned char *start = p;
+    while (p < end && *p > 0x20 && *p != ',' && *p != '}' && *p != ']' && *p != ':')
+        p++;
+    return p > start ? p : NULL;
+}
+
+/* The text of the index-th member's value of the top-level object in
+ * buf[0..len) (cJSON skips a UTF-8 byte order mark, so this does too).
+ * Returns 0 with [*vstart, *vend), or -1. */
+static int member_span(const char *buf, size_t len, size_t index, const char **vstart,
+                       const char **vend)
+{
+    const unsigned char *p = (const unsigned char *)buf, *end = p + len;
+    if (len >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF)
+        p += 3;
+    p = skip_ws(p, end);
+    if (p >= end || *p != '{')
+        return -1;
+    p++;
+    for (size_t i = 0;; i++) {
+        p = skip_ws(p, end);
+        p = skip_string(p, end); /* the key */
+        if (p == NULL)
+            return -1;
+        p = skip_ws(p, end);
+        if (p >= end || *p != ':')
+            return -1;
+        p = skip_ws(p + 1, end);
+        const unsigned char *value = p;
+        p = skip_value(p, end);
+        if (p == NULL)
+            return -1;
+        if (i == index) {
+            *vstart = (const char *)value;
+            *vend = (const char *)p;
+            return 0;
+        }
+        p = skip_ws(p, end);
+        if (p >= end || *p != ',')
+            return -1; /* '}' (or garbage) before the index-th member */
+        p++;
+    }
+}
+
+/* Copies the JSON text src[0..len) without the whitespace between tokens, so
+ * the result is compact while every token (numbers, strings and their
+ * escapes) keeps its bytes. A raw control byte inside a string, which cJSON
+ * tolerates but RFC 8259 does not, is written as a \u00XX escape. Returns a
+ * malloc'd string or NULL when out of memory. The first pass sizes the
+ * output, the second writes it. */
+static char *minify(const char *src, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *out = NULL;
+    size_t n = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1 && (out = malloc(n + 1)) == NULL)
+            return NULL;
+        n = 0;
+        int in_string = 0;
+        for (size_t i = 0; i < len; i++) {
+            unsigned char c = (unsigned char)src[i];
+            if (!in_string) {
+                if (c <= 0x20)
+                    continue;
+                in_string = c == '"';
+            } else if (c == '\\' && i + 1 < len) {
+                if (out != NULL)
+                    out[n] = (char)c;
+                n++;
+                c = (unsigned char)src[++i]; /* the escaped byte, kept as is */
+            } else if (c < 0x20) {
+                if (out != NULL) {
+                    memcpy(out + n, "\\u00", 4);
+                    out[n + 4] = hex[c >> 4];
+                    out[n + 5] = hex[c & 15];
+                }
+                n += 6;
+                continue;
+            } else if (c == '"') {
+                in_string = 0;
+            }
+            if (out != NULL)
+                out[n] = (char)c;
+            n++;
+        }
+    }
+    out[n] = '\0';
+    return out;
+}
+
+/* Validates data_json (NUL-terminated) as one JSON object with nothing but
+ * whitespace after it and returns its compact text (see minify). */
+static char *compact_object(const char *data_json, char *err)
+{
+    const char *parse_end = NULL;
+    cJSON *obj = cJSON_ParseWithOpts(data_json, &parse_end, 0);
+    int ok = obj != NULL && cJSON_IsObject(obj);
+    cJSON_Delete(obj);
+    const char *start = NULL, *stop = NULL;
+    if (ok) {
+        const unsigned char *rest = (const unsigned char *)parse_end;
+        const unsigned char *end = rest + strlen(parse_end);
+        ok = skip_ws(rest, end) == end;
+    }
+    if (ok) {
+        /* The object's own bytes: cJSON accepted it, so the first byte that
+         * is neither whitespace nor a byte order mark opens it. */
+        const unsigned char *p = (const unsigned char *)data_json;
+        if (p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF)
+            p += 3;
+        p = skip_ws(p, (const unsigned char *)parse_end);
+        const unsigned char *q = skip_value(p, (const unsigned char *)parse_end);
+        ok = q != NULL && *p == '{';
+        start = (const char *)p;
+        stop = (const char *)q;
+    }
+    if (!ok) {
         bss_seterr(err, "data must be a JSON object");
         return NULL;
     }
-    char *text = cJSON_PrintUnformatted(obj);
-    cJSON_Delete(obj);
+    char *text = minify(start, (size_t)(stop - start));
     if (text == NULL)
         bss_seterr(err, "out of memory");
     return text;
@@ -59,8 +235,8 @@ bss_event *bss_event_new(const char *type, const char *subject,
     }
     if (data_json == NULL)
         data_json = "{}";
-    ev->data = compact_object(data_json, strlen(data_json), err);
-    if (ev->data == NULL || bss_uuid_v4(ev->id) != BSS_OK) {
+    ev->data = compact_object(data_json, err);
+    if (ev->data == NULL || bss_uuid_v7(ev->id) != BSS_OK) {
         if (ev->data != NULL)
             bss_seterr(err, "no entropy for an event id");
         bss_event_free(ev);
@@ -125,7 +301,6 @@ static void out_json_string(outbuf *o, const char *s)
 {
     out_put(o, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char esc[8];
         switch (*p) {
         case '"': out_put(o, "\\\"", 2); break;
         case '\\': out_put(o, "\\\\", 2); break;
@@ -134,6 +309,7 @@ static void out_json_string(outbuf *o, const char *s)
         case '\t': out_put(o, "\\t", 2); break;
         default:
             if (*p < 0x20) {
+                char esc[8];
                 snprintf(esc, sizeof esc, "\\u%04x", *p);
                 out_put(o, esc, 6);
             } else {
@@ -290,11 +466,20 @@ int bss_event_decode(const char *buf, size_t len, bss_event **out, char *err)
     if (rc == BSS_OK)
         rc = get_count(root, "sequence", &ev->sequence, err);
     if (rc == BSS_OK) {
-        const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
-        if (!cJSON_IsObject(data)) {
+        /* The first member named "data" (as cJSON_GetObjectItemCaseSensitive
+         * picks it), found by its position among the members and then cut
+         * out of buf verbatim. */
+        const cJSON *data = NULL;
+        size_t index = 0;
+        for (data = root->child; data != NULL; data = data->next, index++)
+            if (data->string != NULL && strcmp(data->string, "data") == 0)
+                break;
+        const char *vstart = NULL, *vend = NULL;
+        if (!cJSON_IsObject(data) || member_span(buf, len, index, &vstart, &vend) != 0 ||
+            *vstart != '{') {
             bss_seterr(err, "attribute data must be a JSON object");
             rc = BSS_ERR_INVALID;
-        } else if ((ev->data = cJSON_PrintUnformatted(data)) == NULL) {
+        } else if ((ev->data = minify(vstart, (size_t)(vend - vstart))) == NULL) {
             rc = BSS_ERR_NOMEM;
         }
     }

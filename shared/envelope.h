@@ -11,9 +11,13 @@
  *   correlationid     the id shared by every event of one business flow
  *   causationid       the id of the event or request that caused this one
  *
- * `data` is always a JSON object, held here as its compact JSON text. The
- * decoder is the parser for every event that arrives from outside a process;
- * it validates every attribute and never trusts lengths it has not checked.
+ * `data` is always a JSON object, held here as its compact JSON text: the
+ * producer's own bytes with only the whitespace between tokens removed. It is
+ * never re-printed from a parsed tree, so every token survives byte for byte
+ * through new, encode and decode; in particular integers beyond 2^53 (which
+ * a double cannot hold) are not rounded. The decoder is the parser for every
+ * event that arrives from outside a process; it validates every attribute
+ * and never trusts lengths it has not checked.
  */
 #ifndef BSS_ENVELOPE_H
 #define BSS_ENVELOPE_H
@@ -40,10 +44,13 @@ typedef struct bss_event {
     char *data;       /* compact JSON object text, owned by the event */
 } bss_event;
 
-/* Creates an event of `type` about `subject` with a fresh UUID id, the current
- * time and `data_json` (a JSON object's text; NULL means "{}"), which is
- * validated and stored compact. Source, version and sequence are filled in
- * when a store appends it. Returns NULL and fills err on invalid arguments. */
+/* Creates an event of `type` about `subject` with a fresh UUID id (version 7,
+ * time-ordered: see uuid.h), the current time and `data_json` (a JSON
+ * object's text, optionally surrounded by whitespace; NULL means "{}"),
+ * which is validated and stored compact as described above. Source, version
+ * and sequence are filled in when a store appends it. Returns NULL and fills
+ * err on invalid arguments (data not one JSON object, with nothing but
+ * whitespace after it). */
 bss_event *bss_event_new(const char *type, const char *subject,
                          const char *data_json, char *err);
 
@@ -62,8 +69,8 @@ char *bss_event_encode(const bss_event *ev, size_t *len);
 /* Decodes an envelope from buf[0..len) (NUL not required). Every attribute is
  * checked: specversion "1.0", non-empty id/source/type/subject within the
  * size limits above, a parseable time with offset, datacontenttype
- * "application/json" when present, data a JSON object, version and sequence
- * non-negative integers. Returns BSS_OK with *out owned by the caller, or
+ * "application/json" when present, data a JSON object (kept as its compact
+ * text, see above), version and sequence non-negative integers. Returns BSS_OK with *out owned by the caller, or
  * BSS_ERR_INVALID / BSS_ERR_NOMEM with err filled and *out untouched. */
 int bss_event_decode(const char *buf, size_t len, bss_event **out, char *err);
 

@@ -44,17 +44,40 @@ static const char *SCHEMA =
 #define EVENT_COLUMNS \
     "sequence, id, type, subject, version, time_ms, correlation_id, causation_id, data"
 
+/* Every statement of the write path, prepared once on the write connection
+ * (SQLITE_PREPARE_PERSISTENT): re-parsing even "COMMIT" on every call was a
+ * third of the cost of a begin. */
 enum {
+    STMT_BEGIN,
+    STMT_COMMIT,
+    STMT_ROLLBACK,
+    STMT_APPEND_SAVEPOINT,
+    STMT_APPEND_RELEASE,
+    STMT_APPEND_ROLLBACK_TO,
+    STMT_SAVEPOINT,
+    STMT_RELEASE,
+    STMT_ROLLBACK_TO,
     STMT_FIND_ID,
     STMT_VERSION,
     STMT_INSERT_EVENT,
     STMT_INSERT_OUTBOX,
     STMT_INBOX_GET,
     STMT_INBOX_SET,
+    STMT_OUTBOX_ACK,
+    STMT_DEAD_LETTER,
     STMT_COUNT
 };
 
 static const char *STMT_SQL[STMT_COUNT] = {
+    "BEGIN IMMEDIATE",
+    "COMMIT",
+    "ROLLBACK",
+    "SAVEPOINT bss_append",
+    "RELEASE bss_append",
+    "ROLLBACK TO bss_append",
+    "SAVEPOINT bss_savepoint",
+    "RELEASE bss_savepoint",
+    "ROLLBACK TO bss_savepoint",
     "SELECT sequence, version FROM events WHERE id = ?1",
     "SELECT COALESCE(MAX(version), 0) FROM events WHERE subject = ?1",
     "INSERT INTO events(id, type, subject, version, time_ms, correlation_id,"
@@ -63,6 +86,9 @@ static const char *STMT_SQL[STMT_COUNT] = {
     "SELECT position FROM inbox WHERE stream = ?1 AND partition = ?2",
     "INSERT INTO inbox(stream, partition, position) VALUES(?1, ?2, ?3)"
     " ON CONFLICT(stream, partition) DO UPDATE SET position = excluded.position",
+    "DELETE FROM outbox WHERE sequence <= ?1",
+    "INSERT INTO dead_letters(stream, partition, position, payload, reason, time_ms)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))",
 };
 
 struct bss_store {
@@ -191,14 +217,20 @@ static int holds_transaction(bss_store *s)
     return s->in_transaction && pthread_equal(s->writer, pthread_self());
 }
 
+/* Steps a statement that returns no row and resets it; the step's code. */
+static int exec_stmt(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc;
+}
+
 int bss_store_begin(bss_store *s, char *err)
 {
     pthread_mutex_lock(&s->write_lock);
-    char *msg = NULL;
-    int rc = sqlite3_exec(s->wdb, "BEGIN IMMEDIATE", NULL, NULL, &msg);
-    if (rc != SQLITE_OK) {
-        bss_seterr(err, "begin: %s", msg ? msg : sqlite3_errstr(rc));
-        sqlite3_free(msg);
+    int rc = exec_stmt(s->stmt[STMT_BEGIN]);
+    if (rc != SQLITE_DONE) {
+        bss_seterr(err, "begin: %s", sqlite3_errmsg(s->wdb));
         pthread_mutex_unlock(&s->write_lock);
         return (rc & 0xff) == SQLITE_BUSY ? BSS_ERR_BUSY : BSS_ERR_IO;
     }
@@ -226,11 +258,11 @@ static void end_transaction(bss_store *s, int committed)
 
 int bss_store_commit(bss_store *s, char *err)
 {
-    int rc = sqlite3_exec(s->wdb, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
+    int rc = exec_stmt(s->stmt[STMT_COMMIT]);
+    if (rc != SQLITE_DONE) {
         bss_seterr(err, "commit: %s", sqlite3_errmsg(s->wdb));
         if (!sqlite3_get_autocommit(s->wdb))
-            sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+            exec_stmt(s->stmt[STMT_ROLLBACK]);
         end_transaction(s, 0);
         return (rc & 0xff) == SQLITE_BUSY ? BSS_ERR_BUSY : BSS_ERR_IO;
     }
@@ -241,8 +273,39 @@ int bss_store_commit(bss_store *s, char *err)
 void bss_store_rollback(bss_store *s)
 {
     if (!sqlite3_get_autocommit(s->wdb))
-        sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+        exec_stmt(s->stmt[STMT_ROLLBACK]);
     end_transaction(s, 0);
+}
+
+int bss_store_in_transaction(bss_store *s) { return holds_transaction(s); }
+
+int bss_store_savepoint(bss_store *s, char *err)
+{
+    if (!holds_transaction(s)) {
+        bss_seterr(err, "savepoint outside a transaction");
+        return BSS_ERR_INVALID;
+    }
+    if (exec_stmt(s->stmt[STMT_SAVEPOINT]) != SQLITE_DONE) {
+        bss_seterr(err, "savepoint: %s", sqlite3_errmsg(s->wdb));
+        return BSS_ERR_IO;
+    }
+    return BSS_OK;
+}
+
+int bss_store_savepoint_release(bss_store *s, char *err)
+{
+    if (exec_stmt(s->stmt[STMT_RELEASE]) != SQLITE_DONE) {
+        bss_seterr(err, "release savepoint: %s", sqlite3_errmsg(s->wdb));
+        return BSS_ERR_IO;
+    }
+    return BSS_OK;
+}
+
+int bss_store_savepoint_rollback(bss_store *s)
+{
+    int rc = exec_stmt(s->stmt[STMT_ROLLBACK_TO]);
+    int rc2 = exec_stmt(s->stmt[STMT_RELEASE]);
+    return rc == SQLITE_DONE && rc2 == SQLITE_DONE ? BSS_OK : BSS_ERR_IO;
 }
 
 static int step_error(sqlite3 *db, const char *what, char *err)
@@ -319,8 +382,10 @@ static int insert_event(bss_store *s, bss_event *ev, char *err)
     return BSS_OK;
 }
 
-int bss_store_append(bss_store *s, const char *subject, int64_t expected_version,
-                     bss_event *const *events, size_t n, char *err)
+/* bss_store_append; without a savepoint when the caller rolls the whole
+ * transaction back on any error anyway (append_tx). */
+static int append(bss_store *s, const char *subject, int64_t expected_version,
+                  bss_event *const *events, size_t n, int use_savepoint, char *err)
 {
     if (!holds_transaction(s)) {
         bss_seterr(err, "append outside a transaction");
@@ -337,7 +402,7 @@ int bss_store_append(bss_store *s, const char *subject, int64_t expected_version
             return BSS_ERR_INVALID;
         }
     }
-    if (sqlite3_exec(s->wdb, "SAVEPOINT bss_append", NULL, NULL, NULL) != SQLITE_OK)
+    if (use_savepoint && exec_stmt(s->stmt[STMT_APPEND_SAVEPOINT]) != SQLITE_DONE)
         return step_error(s->wdb, "savepoint", err);
 
     int64_t version = 0;
@@ -366,14 +431,22 @@ int bss_store_append(bss_store *s, const char *subject, int64_t expected_version
             s->appended_in_transaction = 1;
     }
     if (rc != BSS_OK) {
-        sqlite3_exec(s->wdb, "ROLLBACK TO bss_append", NULL, NULL, NULL);
+        if (use_savepoint)
+            exec_stmt(s->stmt[STMT_APPEND_ROLLBACK_TO]);
         for (size_t i = 0; i < n; i++) {
             events[i]->sequence = 0;
             events[i]->version = 0;
         }
     }
-    sqlite3_exec(s->wdb, "RELEASE bss_append", NULL, NULL, NULL);
+    if (use_savepoint)
+        exec_stmt(s->stmt[STMT_APPEND_RELEASE]);
     return rc;
+}
+
+int bss_store_append(bss_store *s, const char *subject, int64_t expected_version,
+                     bss_event *const *events, size_t n, char *err)
+{
+    return append(s, subject, expected_version, events, n, 1, err);
 }
 
 int bss_store_append_tx(bss_store *s, const char *subject, int64_t expected_version,
@@ -382,7 +455,7 @@ int bss_store_append_tx(bss_store *s, const char *subject, int64_t expected_vers
     int rc = bss_store_begin(s, err);
     if (rc != BSS_OK)
         return rc;
-    rc = bss_store_append(s, subject, expected_version, events, n, err);
+    rc = append(s, subject, expected_version, events, n, 0, err);
     if (rc != BSS_OK) {
         bss_store_rollback(s);
         return rc;
@@ -452,21 +525,65 @@ void bss_store_snapshot_end(bss_store *s, sqlite3 *db)
     release_reader(s, db);
 }
 
+/* Copies a text column into dst (cap bytes), truncating like snprintf. */
+static void copy_column(sqlite3_stmt *st, int col, char *dst, size_t cap)
+{
+    const unsigned char *text = sqlite3_column_text(st, col);
+    size_t n = (size_t)sqlite3_column_bytes(st, col);
+    if (text == NULL)
+        n = 0;
+    if (n >= cap)
+        n = cap - 1;
+    if (n > 0)
+        memcpy(dst, text, n);
+    dst[n] = '\0';
+}
+
 static void event_from_row(sqlite3_stmt *st, const char *source, bss_event *ev)
 {
-    memset(ev, 0, sizeof *ev);
     ev->sequence = sqlite3_column_int64(st, 0);
-    snprintf(ev->id, sizeof ev->id, "%s", (const char *)sqlite3_column_text(st, 1));
-    snprintf(ev->type, sizeof ev->type, "%s", (const char *)sqlite3_column_text(st, 2));
-    snprintf(ev->subject, sizeof ev->subject, "%s", (const char *)sqlite3_column_text(st, 3));
+    copy_column(st, 1, ev->id, sizeof ev->id);
+    copy_column(st, 2, ev->type, sizeof ev->type);
+    copy_column(st, 3, ev->subject, sizeof ev->subject);
     ev->version = sqlite3_column_int64(st, 4);
     ev->time_ms = sqlite3_column_int64(st, 5);
-    snprintf(ev->correlation_id, sizeof ev->correlation_id, "%s",
-             (const char *)sqlite3_column_text(st, 6));
-    snprintf(ev->causation_id, sizeof ev->causation_id, "%s",
-             (const char *)sqlite3_column_text(st, 7));
-    snprintf(ev->source, sizeof ev->source, "%s", source);
+    copy_column(st, 6, ev->correlation_id, sizeof ev->correlation_id);
+    copy_column(st, 7, ev->causation_id, sizeof ev->causation_id);
+    memcpy(ev->source, source, sizeof ev->source);
     ev->data = (char *)sqlite3_column_text(st, 8); /* borrowed for the callback */
+}
+
+/* Steps st (bound by the caller) and hands each row to fn (decoded) or
+ * raw_fn (encoded envelope); resets st. */
+static int step_events(bss_store *s, sqlite3 *db, sqlite3_stmt *st, bss_event_fn fn,
+                       bss_raw_event_fn raw_fn, void *ctx, char *err)
+{
+    int rc = BSS_OK;
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        bss_event ev;
+        event_from_row(st, s->source, &ev);
+        int stop;
+        if (raw_fn != NULL) {
+            size_t len = 0;
+            char *json = bss_event_encode(&ev, &len);
+            if (json == NULL) {
+                rc = BSS_ERR_NOMEM;
+                bss_seterr(err, "out of memory");
+                break;
+            }
+            stop = raw_fn(ctx, ev.sequence, json, len);
+            free(json);
+        } else {
+            stop = fn(ctx, &ev);
+        }
+        if (stop)
+            break;
+    }
+    if (rc == BSS_OK && step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = step_error(db, "read events", err);
+    sqlite3_reset(st);
+    return rc;
 }
 
 /* Runs sql (with up to two int64/text binds via the binder) and hands each
@@ -497,29 +614,7 @@ static int run_event_query(bss_store *s, const char *sql, const query_args *args
         sqlite3_bind_int64(st, param++, args->a);
     if (param <= params)
         sqlite3_bind_int64(st, param, args->b);
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        bss_event ev;
-        event_from_row(st, s->source, &ev);
-        int stop;
-        if (raw_fn != NULL) {
-            size_t len = 0;
-            char *json = bss_event_encode(&ev, &len);
-            if (json == NULL) {
-                rc = BSS_ERR_NOMEM;
-                bss_seterr(err, "out of memory");
-                break;
-            }
-            stop = raw_fn(ctx, ev.sequence, json, len);
-            free(json);
-        } else {
-            stop = fn(ctx, &ev);
-        }
-        if (stop)
-            break;
-    }
-    if (rc == BSS_OK && step != SQLITE_ROW && step != SQLITE_DONE)
-        rc = step_error(db, "read events", err);
+    rc = step_events(s, db, st, fn, raw_fn, ctx, err);
     sqlite3_finalize(st);
     release_reader(s, db);
     return rc;
@@ -611,22 +706,100 @@ int bss_store_outbox_ack(bss_store *s, int64_t up_to, char *err)
     int rc = bss_store_begin(s, err);
     if (rc != BSS_OK)
         return rc;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->wdb, "DELETE FROM outbox WHERE sequence <= ?1", -1, &st,
-                           NULL) != SQLITE_OK) {
-        bss_seterr(err, "prepare: %s", sqlite3_errmsg(s->wdb));
-        bss_store_rollback(s);
-        return BSS_ERR_IO;
-    }
+    sqlite3_stmt *st = s->stmt[STMT_OUTBOX_ACK];
     sqlite3_bind_int64(st, 1, up_to);
-    if (sqlite3_step(st) != SQLITE_DONE) {
+    if (exec_stmt(st) != SQLITE_DONE) {
         rc = step_error(s->wdb, "ack outbox", err);
-        sqlite3_finalize(st);
         bss_store_rollback(s);
         return rc;
     }
-    sqlite3_finalize(st);
     return bss_store_commit(s, err);
+}
+
+/* A dedicated read connection with its statements prepared once, for one
+ * thread that reads the log over and over (the relay, the catch-up server). */
+enum { FEED_OUTBOX, FEED_READ, FEED_HEAD, FEED_COUNT };
+
+static const char *FEED_SQL[FEED_COUNT] = {
+    "SELECT e.sequence, e.id, e.type, e.subject, e.version, e.time_ms, e.correlation_id,"
+    " e.causation_id, e.data FROM outbox o JOIN events e ON e.sequence = o.sequence"
+    " WHERE o.sequence > ?1 ORDER BY o.sequence LIMIT ?2",
+    "SELECT " EVENT_COLUMNS " FROM events WHERE sequence > ?1 ORDER BY sequence LIMIT ?2",
+    "SELECT COALESCE(MAX(sequence), 0) FROM events",
+};
+
+struct bss_store_feed {
+    bss_store *store;
+    sqlite3 *db;
+    sqlite3_stmt *stmt[FEED_COUNT];
+};
+
+int bss_store_feed_open(bss_store *s, bss_store_feed **out, char *err)
+{
+    bss_store_feed *f = calloc(1, sizeof *f);
+    if (f == NULL) {
+        bss_seterr(err, "out of memory");
+        return BSS_ERR_NOMEM;
+    }
+    f->store = s;
+    int rc = open_connection(s, &f->db, err);
+    for (int i = 0; rc == BSS_OK && i < FEED_COUNT; i++) {
+        if (sqlite3_prepare_v3(f->db, FEED_SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &f->stmt[i],
+                               NULL) != SQLITE_OK) {
+            bss_seterr(err, "prepare: %s", sqlite3_errmsg(f->db));
+            rc = BSS_ERR_IO;
+        }
+    }
+    if (rc != BSS_OK) {
+        bss_store_feed_close(f);
+        return rc;
+    }
+    *out = f;
+    return BSS_OK;
+}
+
+void bss_store_feed_close(bss_store_feed *f)
+{
+    if (f == NULL)
+        return;
+    for (int i = 0; i < FEED_COUNT; i++)
+        sqlite3_finalize(f->stmt[i]);
+    sqlite3_close(f->db);
+    free(f);
+}
+
+static int feed_events(bss_store_feed *f, int which, int64_t after, size_t limit,
+                       bss_raw_event_fn fn, void *ctx, char *err)
+{
+    sqlite3_stmt *st = f->stmt[which];
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int64(st, 2, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit);
+    return step_events(f->store, f->db, st, NULL, fn, ctx, err);
+}
+
+int bss_store_feed_outbox(bss_store_feed *f, int64_t after_sequence, size_t limit,
+                          bss_raw_event_fn fn, void *ctx, char *err)
+{
+    return feed_events(f, FEED_OUTBOX, after_sequence, limit, fn, ctx, err);
+}
+
+int bss_store_feed_read_raw(bss_store_feed *f, int64_t after_sequence, size_t limit,
+                            bss_raw_event_fn fn, void *ctx, char *err)
+{
+    return feed_events(f, FEED_READ, after_sequence, limit, fn, ctx, err);
+}
+
+int bss_store_feed_head(bss_store_feed *f, int64_t *sequence, char *err)
+{
+    sqlite3_stmt *st = f->stmt[FEED_HEAD];
+    int step = sqlite3_step(st);
+    int rc = BSS_OK;
+    if (step == SQLITE_ROW)
+        *sequence = sqlite3_column_int64(st, 0);
+    else
+        rc = step_error(f->db, "read head", err);
+    sqlite3_reset(st);
+    return rc;
 }
 
 int bss_store_wait_commit(bss_store *s, uint64_t *generation, int timeout_ms)
@@ -712,21 +885,15 @@ int bss_store_dead_letter(bss_store *s, const char *stream, int partition, int64
         bss_seterr(err, "dead letter outside a transaction");
         return BSS_ERR_INVALID;
     }
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->wdb,
-                           "INSERT INTO dead_letters(stream, partition, position, payload,"
-                           " reason, time_ms) VALUES(?1, ?2, ?3, ?4, ?5,"
-                           " CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))",
-                           -1, &st, NULL) != SQLITE_OK) {
-        bss_seterr(err, "prepare: %s", sqlite3_errmsg(s->wdb));
-        return BSS_ERR_IO;
-    }
+    sqlite3_stmt *st = s->stmt[STMT_DEAD_LETTER];
     sqlite3_bind_text(st, 1, stream, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, partition);
     sqlite3_bind_int64(st, 3, position);
     sqlite3_bind_blob(st, 4, payload, (int)len, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, reason ? reason : "", -1, SQLITE_STATIC);
     int step = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return step == SQLITE_DONE ? BSS_OK : step_error(s->wdb, "dead letter", err);
+    int rc = step == SQLITE_DONE ? BSS_OK : step_error(s->wdb, "dead letter", err);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st); /* the payload was bound SQLITE_STATIC */
+    return rc;
 }

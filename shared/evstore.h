@@ -73,6 +73,21 @@ int bss_store_commit(bss_store *store, char *err);
 /* Rolls back everything since bss_store_begin; the transaction is over. */
 void bss_store_rollback(bss_store *store);
 
+/* 1 when the calling thread holds the write transaction, else 0. */
+int bss_store_in_transaction(bss_store *store);
+
+/* Savepoints inside the open transaction, for a caller that runs several
+ * units of work in one transaction and must be able to undo one of them
+ * alone (the consumer applies a batch of events this way). They nest; each
+ * bss_store_savepoint is ended by exactly one release (keep its work, still
+ * uncommitted) or rollback (undo its work; the transaction stays open).
+ * bss_store_savepoint returns BSS_OK, BSS_ERR_INVALID outside a transaction
+ * or BSS_ERR_IO; release and rollback return BSS_OK or BSS_ERR_IO (after a
+ * failed rollback the transaction's state is unknown: roll it all back). */
+int bss_store_savepoint(bss_store *store, char *err);
+int bss_store_savepoint_release(bss_store *store, char *err);
+int bss_store_savepoint_rollback(bss_store *store);
+
 /* Appends events[0..n), all about `subject`, inside the open transaction.
  * expected_version is the subject's current version (0 for a new subject) or
  * BSS_ANY_VERSION. Events whose id is already stored are skipped, with their
@@ -133,6 +148,30 @@ int bss_store_outbox_read(bss_store *store, size_t limit, bss_raw_event_fn fn, v
 
 /* Deletes outbox entries with sequence <= up_to in a transaction of its own. */
 int bss_store_outbox_ack(bss_store *store, int64_t up_to, char *err);
+
+/* A feed: a read connection of its own with its statements prepared once,
+ * for a single thread that reads the log again and again (the relay, the
+ * catch-up server). Not thread-safe: one thread uses a feed at a time. It
+ * sees the last committed state (never the caller's own open transaction).
+ * Close every feed before bss_store_close. open returns BSS_OK, BSS_ERR_IO
+ * or BSS_ERR_NOMEM; the readers behave like bss_store_outbox_read,
+ * bss_store_read_raw and bss_store_head. */
+typedef struct bss_store_feed bss_store_feed;
+int bss_store_feed_open(bss_store *store, bss_store_feed **out, char *err);
+void bss_store_feed_close(bss_store_feed *feed); /* NULL is fine */
+
+/* Up to `limit` outbox entries with sequence > after_sequence, in sequence
+ * order, as encoded envelopes (the relay passes what it has published but
+ * not yet acknowledged, so it does not read those again). */
+int bss_store_feed_outbox(bss_store_feed *feed, int64_t after_sequence, size_t limit,
+                          bss_raw_event_fn fn, void *ctx, char *err);
+
+/* Up to `limit` encoded envelopes with sequence > after_sequence. */
+int bss_store_feed_read_raw(bss_store_feed *feed, int64_t after_sequence, size_t limit,
+                            bss_raw_event_fn fn, void *ctx, char *err);
+
+/* The highest sequence in the log (0 when empty). */
+int bss_store_feed_head(bss_store_feed *feed, int64_t *sequence, char *err);
 
 /* Number of outbox entries not yet acknowledged. */
 int bss_store_outbox_backlog(bss_store *store, int64_t *count, char *err);

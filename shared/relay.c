@@ -1,7 +1,22 @@
-/* relay.c - see relay.h. */
+/*
+ * relay.c - see relay.h.
+ *
+ * The relay keeps two marks: `published`, the last sequence handed to the
+ * bus, and `acked`, the last one whose outbox row was deleted. It reads only
+ * the outbox entries after `published` (through a feed: its own read
+ * connection with statements prepared once), so acknowledging can lag
+ * behind publishing. Acknowledging is a write transaction that competes with
+ * the service's own appends for the write lock and the WAL, so it is done at
+ * most every ACK_EVERY_MS or ACK_EVERY_EVENTS events, whichever comes first,
+ * and always before the relay stops. The outbox contract is unchanged: a row
+ * is deleted only after its event was published. A crash re-publishes what
+ * was published but not yet acknowledged; consumers drop those as
+ * duplicates (their inbox position is already past them).
+ */
 #include "relay.h"
 
 #include "bss_error.h"
+#include "isotime.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -10,16 +25,22 @@
 #include <string.h>
 
 #define RELAY_BATCH 512
+#define ACK_EVERY_EVENTS 512
+#define ACK_EVERY_MS 50
 
 struct bss_relay {
     bss_relay_options o;
     pthread_t thread;
     _Atomic int stopping;
+    bss_store_feed *feed; /* NULL: read through the store's pool instead */
+    int64_t published;    /* last sequence handed to the bus */
+    int64_t acked;        /* outbox rows up to here are deleted */
+    int64_t acked_ms;     /* monotonic time of the last ack (or of start) */
 };
 
 typedef struct publish_ctx {
     bss_relay *relay;
-    int64_t last_published;
+    int count;
     int failed;
     char err[BSS_ERRLEN];
 } publish_ctx;
@@ -27,14 +48,38 @@ typedef struct publish_ctx {
 static int publish_record(void *ctx, int64_t sequence, const char *json, size_t len)
 {
     publish_ctx *p = ctx;
-    if (p->relay->o.kill_before_sequence > 0 && sequence == p->relay->o.kill_before_sequence)
+    bss_relay *r = p->relay;
+    if (sequence <= r->published)
+        return 0; /* published, not yet acked (only when reading without a feed) */
+    if (r->o.kill_before_sequence > 0 && sequence == r->o.kill_before_sequence)
         raise(SIGKILL);
-    if (bss_bus_publish(p->relay->o.bus, sequence, NULL, json, len, p->err) != BSS_OK) {
+    if (bss_bus_publish(r->o.bus, sequence, NULL, json, len, p->err) != BSS_OK) {
         p->failed = 1;
         return 1;
     }
-    p->last_published = sequence;
+    r->published = sequence;
+    p->count++;
     return 0;
+}
+
+/* Deletes the outbox rows of everything published so far. */
+static void ack(bss_relay *r)
+{
+    char err[BSS_ERRLEN];
+    if (r->published <= r->acked)
+        return;
+    if (bss_store_outbox_ack(r->o.store, r->published, err) != BSS_OK) {
+        bss_log_warn(r->o.log, "outbox ack failed (will retry): %s", err);
+        return;
+    }
+    r->acked = r->published;
+    r->acked_ms = bss_monotonic_ms();
+}
+
+static int ack_due(const bss_relay *r, int64_t now)
+{
+    return r->published > r->acked &&
+           (r->published - r->acked >= ACK_EVERY_EVENTS || now - r->acked_ms >= ACK_EVERY_MS);
 }
 
 /* Publishes one batch; returns how many events went out, or -1 on error. */
@@ -42,12 +87,10 @@ static int drain_once(bss_relay *r)
 {
     publish_ctx p = {r, 0, 0, ""};
     char err[BSS_ERRLEN];
-    int rc = bss_store_outbox_read(r->o.store, RELAY_BATCH, publish_record, &p, err);
-    if (p.last_published > 0) {
-        int ack = bss_store_outbox_ack(r->o.store, p.last_published, err);
-        if (ack != BSS_OK)
-            bss_log_warn(r->o.log, "outbox ack failed (will resend): %s", err);
-    }
+    int rc = r->feed != NULL
+                 ? bss_store_feed_outbox(r->feed, r->published, RELAY_BATCH, publish_record, &p,
+                                         err)
+                 : bss_store_outbox_read(r->o.store, RELAY_BATCH, publish_record, &p, err);
     if (rc != BSS_OK) {
         bss_log_warn(r->o.log, "outbox read failed: %s", err);
         return -1;
@@ -56,33 +99,61 @@ static int drain_once(bss_relay *r)
         bss_log_warn(r->o.log, "publish failed (will retry): %s", p.err);
         return -1;
     }
-    return p.last_published > 0 ? 1 : 0;
+    return p.count;
 }
 
 static void announce_head(bss_relay *r)
 {
     int64_t head = 0;
-    if (bss_store_head(r->o.store, &head, NULL) == BSS_OK && head > 0)
+    int rc = r->feed != NULL ? bss_store_feed_head(r->feed, &head, NULL)
+                             : bss_store_head(r->o.store, &head, NULL);
+    if (rc == BSS_OK && head > 0)
         bss_bus_announce_head(r->o.bus, head);
 }
 
 static void *relay_main(void *arg)
 {
     bss_relay *r = arg;
+    char err[BSS_ERRLEN];
+    if (bss_store_feed_open(r->o.store, &r->feed, err) != BSS_OK) {
+        bss_log_warn(r->o.log, "relay without its own connection: %s", err);
+        r->feed = NULL;
+    }
     uint64_t generation = 0;
+    int64_t quiet_since = bss_monotonic_ms(); /* last publish or heartbeat */
+    r->acked_ms = quiet_since;
     while (!atomic_load(&r->stopping)) {
         int published = drain_once(r);
+        int64_t now = bss_monotonic_ms();
+        if (published > 0)
+            quiet_since = now;
+        if (ack_due(r, now))
+            ack(r);
         if (published > 0)
             continue;
-        int rc = bss_store_wait_commit(r->o.store, &generation, r->o.heartbeat_ms);
-        if (rc == BSS_ERR_TIMEOUT)
-            announce_head(r);
-        else if (rc == BSS_ERR_CLOSED)
+        int timeout = r->o.heartbeat_ms - (int)(now - quiet_since);
+        if (r->published > r->acked) {
+            int until_ack = ACK_EVERY_MS - (int)(now - r->acked_ms);
+            if (until_ack < timeout)
+                timeout = until_ack;
+        }
+        if (timeout < 1)
+            timeout = 1;
+        int rc = bss_store_wait_commit(r->o.store, &generation, timeout);
+        if (rc == BSS_ERR_CLOSED)
             break;
+        now = bss_monotonic_ms();
+        if (rc == BSS_ERR_TIMEOUT && now - quiet_since >= r->o.heartbeat_ms) {
+            announce_head(r);
+            quiet_since = now;
+        }
     }
     while (drain_once(r) > 0)
         ; /* graceful flush */
+    ack(r);
     announce_head(r);
+    bss_store_feed_close(r->feed);
+    r->feed = NULL;
     return NULL;
 }
 

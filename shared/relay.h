@@ -5,8 +5,12 @@
  * events (or every heartbeat interval), hands the outbox's events to the bus
  * in sequence order and deletes their outbox rows only after the bus took
  * them, so a crash between commit and publish loses nothing: the restarted
- * relay publishes what is still in the outbox. It also announces the log's
- * head every heartbeat interval so subscribers notice missed tails.
+ * relay publishes what is still in the outbox. Deleting is batched: at most
+ * every 50 ms or 512 events, whichever comes first, and on stop; so after a
+ * crash up to that many already-published events are published again (the
+ * bus is at-least-once; consumers drop them as duplicates). It also
+ * announces the log's head after every heartbeat interval without events,
+ * so subscribers notice missed tails.
  */
 #ifndef BSS_RELAY_H
 #define BSS_RELAY_H
@@ -33,8 +37,9 @@ typedef struct bss_relay_options {
 /* Starts the relay thread. Returns BSS_OK or BSS_ERR with err filled. */
 int bss_relay_start(const bss_relay_options *options, bss_relay **out, char *err);
 
-/* Publishes what is left in the outbox (the graceful-shutdown flush), stops
- * the thread and frees the relay. NULL is fine. */
+/* Publishes what is left in the outbox (the graceful-shutdown flush),
+ * deletes the outbox rows of everything published, stops the thread and
+ * frees the relay. NULL is fine. */
 void bss_relay_stop(bss_relay *relay);
 
 #endif

@@ -68,7 +68,9 @@ int main(int argc, char **argv)
     char path[1024];
     snprintf(path, sizeof path, "%s/%s.db", data_dir, name);
     sqlite3 *db = NULL;
-    if (sqlite3_open(path, &db) != SQLITE_OK ||
+    /* The previous incarnation may have been killed mid-write: wait for
+     * SQLite's recovery instead of failing on a lock. */
+    if (sqlite3_open(path, &db) != SQLITE_OK || sqlite3_busy_timeout(db, 5000) != SQLITE_OK ||
         sqlite3_exec(db,
                      "PRAGMA journal_mode=WAL; CREATE TABLE IF NOT EXISTS applied("
                      "stream TEXT, position INTEGER, event_id TEXT, subject TEXT, version INTEGER)",

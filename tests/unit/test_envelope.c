@@ -7,6 +7,7 @@
 #include "check.h"
 #include "envelope.h"
 #include "isotime.h"
+#include "uuid.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,148 @@ static void test_rejections(void)
     CHECK(&counts, bss_event_new("T", "S", "{", NULL) == NULL);
 }
 
+/* Encodes ev (as a store would have stamped it) and decodes it again. */
+static bss_event *through_wire(bss_event *ev)
+{
+    char err[BSS_ERRLEN];
+    snprintf(ev->source, sizeof ev->source, "rater");
+    ev->version = 1;
+    ev->sequence = 1;
+    size_t len = 0;
+    char *json = bss_event_encode(ev, &len);
+    bss_event *back = NULL;
+    if (json == NULL || bss_event_decode(json, len, &back, err) != BSS_OK)
+        back = NULL;
+    free(json);
+    return back;
+}
+
+/* Regression: data used to be re-printed through cJSON, whose numbers are
+ * doubles, so integers beyond 2^53 came back as 1.7953864042925581e+18. */
+static void test_data_verbatim(void)
+{
+    char err[BSS_ERRLEN];
+    const char *cases[][2] = {
+        {"{\"t\":1795386404292558123}", "{\"t\":1795386404292558123}"},
+        {"{\"a\":9007199254740993,\"b\":-9223372036854775808,\"c\":18446744073709551615}",
+         "{\"a\":9007199254740993,\"b\":-9223372036854775808,\"c\":18446744073709551615}"},
+        {"{\"x\":1.10,\"y\":1E+2,\"z\":-0.0}", "{\"x\":1.10,\"y\":1E+2,\"z\":-0.0}"},
+        /* strings holding braces, brackets, quotes, escaped quotes, colons */
+        {"{ \"s\" : \"}{ ][ \\\" \\\\\\\" : , \" , \"n\":{\"k\":[\"}\",{\"q\":\"\\\\\"}]},"
+         "\"e\":\"\\u00e9 \\/\"  }",
+         "{\"s\":\"}{ ][ \\\" \\\\\\\" : , \",\"n\":{\"k\":[\"}\",{\"q\":\"\\\\\"}]},"
+         "\"e\":\"\\u00e9 \\/\"}"},
+        {"\n\t {\"data\":{\"data\":true},\"v\":null}\r\n ", "{\"data\":{\"data\":true},\"v\":null}"},
+        {"{}", "{}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bss_event *ev = bss_event_new("UsageRecorded", "S", cases[i][0], err);
+        CHECK(&counts, ev != NULL);
+        if (ev == NULL) {
+            fprintf(stderr, "case %zu rejected: %s\n", i, err);
+            continue;
+        }
+        CHECK(&counts, strcmp(ev->data, cases[i][1]) == 0);
+        bss_event *back = through_wire(ev);
+        CHECK(&counts, back != NULL && strcmp(back->data, cases[i][1]) == 0);
+        if (back != NULL && strcmp(back->data, cases[i][1]) != 0)
+            fprintf(stderr, "case %zu came back as %s\n", i, back->data);
+        bss_event_free(back);
+        bss_event_free(ev);
+    }
+    /* trailing garbage is not an object */
+    CHECK(&counts, bss_event_new("T", "S", "{\"a\":1} x", NULL) == NULL);
+    CHECK(&counts, bss_event_new("T", "S", "{\"a\":1}{}", NULL) == NULL);
+    CHECK(&counts, bss_event_new("T", "S", "\"{}\"", NULL) == NULL);
+    CHECK(&counts, bss_event_new("T", "S", "", NULL) == NULL);
+}
+
+/* Decoding cuts data out of the envelope: whichever member order, whatever
+ * the strings before it contain, pretty-printed or not; the first "data"
+ * member wins, as cJSON's lookup does. */
+static void test_decode_data_span(void)
+{
+    struct {
+        const char *json;
+        const char *data;
+    } cases[] = {
+        {"{\"data\":{\"n\":12345678901234567890},\"specversion\":\"1.0\",\"id\":\"a\","
+         "\"source\":\"c\",\"type\":\"T\",\"subject\":\"S\",\"time\":\"2026-10-05T10:15:00Z\"}",
+         "{\"n\":12345678901234567890}"},
+        {"\xEF\xBB\xBF {\n  \"specversion\" : \"1.0\", \"id\": \"a\\\"data\\\":{}\",\n"
+         "  \"source\":\"c\",\"type\":\"T\",\"subject\":\"S\",\"x\":[{\"data\":1},\"]}\"],\n"
+         "  \"time\":\"2026-10-05T10:15:00Z\",\n  \"data\" : {\n    \"k\" : [ 1 , 2 ],\n"
+         "    \"s\" : \"a b\\\\\"\n  }, \"data\": {\"second\":1}\n}",
+         "{\"k\":[1,2],\"s\":\"a b\\\\\"}"},
+        {"{\"specversion\":\"1.0\",\"id\":\"a\",\"source\":\"c\",\"type\":\"T\",\"subject\":\"S\","
+         "\"time\":\"2026-10-05T10:15:00Z\",\"d\\u0061ta\":{\"esc\":\"key\"}}",
+         "{\"esc\":\"key\"}"},
+        {"{\"specversion\":\"1.0\",\"id\":\"a\",\"source\":\"c\",\"type\":\"T\",\"subject\":\"S\","
+         "\"time\":\"2026-10-05T10:15:00Z\",\"data\":{\"raw\":\"tab\there\"}}",
+         "{\"raw\":\"tab\\u0009here\"}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bss_event *ev = NULL;
+        char err[BSS_ERRLEN];
+        int rc = bss_event_decode(cases[i].json, strlen(cases[i].json), &ev, err);
+        CHECK(&counts, rc == BSS_OK && strcmp(ev->data, cases[i].data) == 0);
+        if (rc != BSS_OK)
+            fprintf(stderr, "span case %zu rejected: %s\n", i, err);
+        else if (strcmp(ev->data, cases[i].data) != 0)
+            fprintf(stderr, "span case %zu: %s\n", i, ev->data);
+        bss_event_free(ev);
+    }
+    /* Every truncation of a valid envelope is refused, never over-read
+     * (ASan builds check the "never"). */
+    const char *full = cases[1].json;
+    size_t n = strlen(full);
+    for (size_t cut = 0; cut < n; cut++) {
+        char *copy = malloc(cut ? cut : 1);
+        if (copy == NULL)
+            break;
+        memcpy(copy, full, cut);
+        bss_event *ev = NULL;
+        char err[BSS_ERRLEN];
+        CHECK(&counts, bss_event_decode(copy, cut, &ev, err) != BSS_OK);
+        bss_event_free(ev);
+        free(copy);
+    }
+}
+
+/* Event ids are UUIDv7: well formed, version 7, RFC variant, the current
+ * Unix time in their first 48 bits, and strictly increasing within a
+ * process (so the UNIQUE(id) index is appended to). */
+static void test_uuid_v7(void)
+{
+    char prev[BSS_UUID_LEN + 1] = "", id[BSS_UUID_LEN + 1];
+    int64_t before = bss_now_ms();
+    int ordered = 1, formed = 1;
+    for (int i = 0; i < 20000; i++) {
+        if (bss_uuid_v7(id) != BSS_OK || !bss_uuid_valid(id) || id[14] != '7' ||
+            strchr("89ab", id[19]) == NULL)
+            formed = 0;
+        if (i > 0 && strcmp(prev, id) >= 0)
+            ordered = 0;
+        memcpy(prev, id, sizeof id);
+    }
+    CHECK(&counts, formed);
+    CHECK(&counts, ordered);
+    char hex[13];
+    memcpy(hex, id, 8);
+    memcpy(hex + 8, id + 9, 4);
+    hex[12] = '\0';
+    int64_t ms = (int64_t)strtoll(hex, NULL, 16);
+    CHECK(&counts, ms >= before && ms <= bss_now_ms() + 1000);
+    char err[BSS_ERRLEN];
+    bss_event *a = bss_event_new("T", "S", NULL, err);
+    bss_event *b = bss_event_new("T", "S", NULL, err);
+    CHECK(&counts, a != NULL && b != NULL && a->id[14] == '7' && strcmp(a->id, b->id) < 0);
+    bss_event_free(a);
+    bss_event_free(b);
+    char v4[BSS_UUID_LEN + 1];
+    CHECK(&counts, bss_uuid_v4(v4) == BSS_OK && bss_uuid_valid(v4) && v4[14] == '4');
+}
+
 static void test_time(void)
 {
     int64_t ms = 0;
@@ -176,6 +319,9 @@ int main(void)
 {
     test_round_trip();
     test_rejections();
+    test_data_verbatim();
+    test_decode_data_span();
+    test_uuid_v7();
     test_time();
     test_frames();
     return CHECK_DONE(&counts);
