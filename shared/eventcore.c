@@ -5,6 +5,7 @@
 #include "relay.h"
 
 #include <ctype.h>
+#include <nng/nng.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,4 +131,7 @@ void bss_eventcore_close(void *ctx)
     bss_bus_close(core->bus);
     bss_store_close(core->store);
     free(core);
+    /* Closing a socket leaves messages still queued to a subscriber to nng's
+     * background threads; nng_fini waits for them and frees nng's state. */
+    nng_fini();
 }

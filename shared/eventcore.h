@@ -53,7 +53,9 @@ bss_store *bss_eventcore_store(bss_eventcore *core);
 int bss_eventcore_ready(void *core, char *why, size_t whylen);
 
 /* Stops the consumer, flushes the outbox through the relay, closes the bus
- * and the store. NULL is fine. Suits bss_service_add_shutdown. */
+ * and the store, then releases nng's process-wide state (nng_fini): call it
+ * after every other use of nng in the process. NULL is fine. Suits
+ * bss_service_add_shutdown. */
 void bss_eventcore_close(void *core);
 
 #endif
