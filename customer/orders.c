@@ -148,6 +148,21 @@ static int store_failure(customer_ctx *c, customer_problem *p, const char *err, 
     return rc;
 }
 
+/* Inside the open transaction: rolls back and fills *p when effective_ms
+ * falls in a period AU close has closed (409 PERIOD_CLOSED). */
+static int refuse_closed_period(customer_ctx *c, sqlite3 *db, int64_t effective_ms,
+                                customer_problem *p, char *err)
+{
+    int closed = lines_db_period_closed(db, effective_ms, err);
+    if (closed == 0)
+        return BSS_OK;
+    bss_store_rollback(c->store);
+    if (closed < 0)
+        return store_failure(c, p, err, closed);
+    set_problem(p, 409, "PERIOD_CLOSED", "effectiveAt falls in a period already closed");
+    return BSS_ERR_CONFLICT;
+}
+
 int orders_open_line(customer_ctx *c, const line *requested, int64_t effective_ms,
                      const char *correlation_id, line *out, order *out_order,
                      customer_problem *p)
@@ -164,14 +179,9 @@ int orders_open_line(customer_ctx *c, const line *requested, int64_t effective_m
         return store_failure(c, p, err, rc);
     sqlite3 *db = bss_store_db(c->store);
     line existing;
-    int closed = lines_db_period_closed(db, effective_ms, err);
-    if (closed != 0) {
-        bss_store_rollback(c->store);
-        if (closed < 0)
-            return store_failure(c, p, err, closed);
-        set_problem(p, 409, "PERIOD_CLOSED", "effectiveAt falls in a period already closed");
-        return BSS_ERR_CONFLICT;
-    }
+    int closed = refuse_closed_period(c, db, effective_ms, p, err);
+    if (closed != BSS_OK)
+        return closed;
     if (l.svc_cont_no[0] == '\0')
         rc = lines_db_next_number(db, l.svc_cont_no, sizeof l.svc_cont_no, err);
     else if ((rc = lines_db_load(db, l.svc_cont_no, &existing, err)) == BSS_OK) {
@@ -230,14 +240,9 @@ int orders_place(customer_ctx *c, const char *svc_cont_no, order_type type, int6
         bss_store_rollback(c->store);
         return store_failure(c, p, err, rc);
     }
-    int closed = lines_db_period_closed(db, effective_ms, err);
-    if (closed != 0) {
-        bss_store_rollback(c->store);
-        if (closed < 0)
-            return store_failure(c, p, err, closed);
-        set_problem(p, 409, "PERIOD_CLOSED", "effectiveAt falls in a period already closed");
-        return BSS_ERR_CONFLICT;
-    }
+    int closed = refuse_closed_period(c, db, effective_ms, p, err);
+    if (closed != BSS_OK)
+        return closed;
     order_decision d = line_decide(&l, type, effective_ms);
     if (d.kind == DECISION_REJECT) {
         bss_store_rollback(c->store);
