@@ -4,7 +4,7 @@
  * The input is fed in small, uneven reads to exercise line reassembly.
  */
 #include "bss_error.h"
-#include "usage_csv.h"
+#include "rater/usage_csv.h"
 
 #include <stdint.h>
 #include <stdlib.h>
