@@ -228,8 +228,8 @@ static const char *const SC_SQL[SC_NSTMT] = {
     "BEGIN IMMEDIATE",
     "SELECT COALESCE(MAX(version), 0) FROM events WHERE subject = ?1",
     "SELECT sequence, version FROM events WHERE id = ?1",
-    "INSERT INTO events(id, type, subject, version, time_ms, correlation_id,"
-    " causation_id, data) VALUES(?1, ?2, ?3, ?4, ?5, '', '', ?6)",
+    ("INSERT INTO events(id, type, subject, version, time_ms, correlation_id,"
+     " causation_id, data) VALUES(?1, ?2, ?3, ?4, ?5, '', '', ?6)"),
     "INSERT INTO outbox(sequence) VALUES(?1)",
     "COMMIT"};
 
