@@ -31,7 +31,7 @@ def main():
             system = System(bin_dir, workdir, procs, {"BSS_LOG_LEVEL": "warn"})
             t0 = time.monotonic()
             seed(bin_dir, system.data_dir, args.lines, "2026-09-01T00:00:00+09:00")
-            system.start_all(SERVICES)
+            system.start_all(SERVICES, timeout=3600)
             wait_caught_up(system, ("rater", "billing"), timeout=3600)
             setup = time.monotonic() - t0
             start = time.monotonic()

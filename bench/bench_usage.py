@@ -76,7 +76,7 @@ def main():
             make_file(usage_file, args.lines, args.records)
             system = System(bin_dir, workdir, procs, {"BSS_LOG_LEVEL": "warn"})
             seed(bin_dir, system.data_dir, args.lines, "2026-09-01T00:00:00+09:00")
-            system.start_all(("customer", "rater", "billing", "gateway"))
+            system.start_all(("customer", "rater", "billing", "gateway"), timeout=3600)
             wait_caught_up(system, ("rater",))
             with open(usage_file, "rb") as f:
                 body = f.read()

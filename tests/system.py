@@ -154,11 +154,11 @@ class System:
         if wait:
             self.wait_healthy(name)
 
-    def start_all(self, names=("customer", "rater", "billing", "gateway")):
+    def start_all(self, names=("customer", "rater", "billing", "gateway"), timeout=20):
         for name in names:
             self.start(name, wait=False)
         for name in names:
-            self.wait_ready(name)
+            self.wait_ready(name, timeout=timeout)
 
     def wait_healthy(self, name, timeout=20):
         wait_until(lambda: http_request(self.service_port(name), "GET", "/healthz",
