@@ -6,51 +6,12 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* Looks through the log for a complete line whose member key is the
- * string value (needle is that member as JSON text, a cheap first test).
- * *found is 1 when there is one; *needs_newline is 1 when the log ends in
- * a line cut short. A missing log is empty. */
-static int log_scan(const char *path, const char *needle, const char *key, const char *value,
-                    int *found, int *needs_newline, char *err)
-{
-    *found = 0;
-    *needs_newline = 0;
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        if (errno == ENOENT)
-            return BSS_OK;
-        bss_seterr(err, "cannot read %s: %s", path, strerror(errno));
-        return BSS_ERR_IO;
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    while (!*found && (n = getline(&line, &cap, f)) > 0) {
-        int complete = line[n - 1] == '\n';
-        *needs_newline = !complete;
-        if (!complete || strstr(line, needle) == NULL)
-            continue;
-        /* A cheap match; confirm on the parsed line. */
-        cJSON *o = cJSON_Parse(line);
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-        *found = cJSON_IsString(v) && strcmp(v->valuestring, value) == 0;
-        cJSON_Delete(o);
-    }
-    int failed = ferror(f);
-    free(line);
-    fclose(f);
-    if (failed) {
-        bss_seterr(err, "cannot read %s", path);
-        return BSS_ERR_IO;
-    }
-    return BSS_OK;
-}
 
 /* *needs_newline = 1 when the file at path ends in a byte other than '\n'
  * (a line cut short). A missing or empty file needs none. */
@@ -125,28 +86,139 @@ int bss_jsonlog_append(const char *path, const char *line, char *err)
     return rc == BSS_OK ? log_write(path, line, lead, err) : rc;
 }
 
-int bss_jsonlog_append_once(const char *path, const char *line, const char *key,
-                            const char *value, char *err)
+/* ---- exactly once --------------------------------------------------- */
+
+struct bss_jsonlog_once {
+    char *path;
+    char *key;
+    int loaded;
+    char **slots; /* open addressing, NULL = empty */
+    size_t cap, count;
+};
+
+static uint64_t hash_text(const char *s)
 {
-    /* The needle is `"key":"value"` as compact JSON writes it. */
-    cJSON *k = cJSON_CreateString(key), *v = cJSON_CreateString(value);
-    char *kj = k != NULL ? cJSON_PrintUnformatted(k) : NULL;
-    char *vj = v != NULL ? cJSON_PrintUnformatted(v) : NULL;
-    cJSON_Delete(k);
-    cJSON_Delete(v);
-    char *needle = NULL;
-    if (kj != NULL && vj != NULL && (needle = malloc(strlen(kj) + strlen(vj) + 2)) != NULL)
-        sprintf(needle, "%s:%s", kj, vj);
-    free(kj);
-    free(vj);
-    if (needle == NULL) {
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static int seen(const bss_jsonlog_once *log, const char *value)
+{
+    if (log->cap == 0)
+        return 0;
+    for (size_t i = hash_text(value) & (log->cap - 1); log->slots[i] != NULL;
+         i = (i + 1) & (log->cap - 1))
+        if (strcmp(log->slots[i], value) == 0)
+            return 1;
+    return 0;
+}
+
+static int remember(bss_jsonlog_once *log, const char *value)
+{
+    if (seen(log, value))
+        return BSS_OK;
+    if ((log->count + 1) * 2 > log->cap) {
+        size_t cap = log->cap ? log->cap * 2 : 256;
+        char **slots = calloc(cap, sizeof *slots);
+        if (slots == NULL)
+            return BSS_ERR_NOMEM;
+        for (size_t i = 0; i < log->cap; i++) {
+            if (log->slots[i] == NULL)
+                continue;
+            size_t j = hash_text(log->slots[i]) & (cap - 1);
+            while (slots[j] != NULL)
+                j = (j + 1) & (cap - 1);
+            slots[j] = log->slots[i];
+        }
+        free(log->slots);
+        log->slots = slots;
+        log->cap = cap;
+    }
+    char *copy = strdup(value);
+    if (copy == NULL)
+        return BSS_ERR_NOMEM;
+    size_t i = hash_text(value) & (log->cap - 1);
+    while (log->slots[i] != NULL)
+        i = (i + 1) & (log->cap - 1);
+    log->slots[i] = copy;
+    log->count++;
+    return BSS_OK;
+}
+
+/* Reads every complete line of the file once and remembers its key. */
+static int load(bss_jsonlog_once *log, char *err)
+{
+    FILE *f = fopen(log->path, "r");
+    if (f == NULL) {
+        if (errno == ENOENT) {
+            log->loaded = 1;
+            return BSS_OK;
+        }
+        bss_seterr(err, "cannot read %s: %s", log->path, strerror(errno));
+        return BSS_ERR_IO;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int rc = BSS_OK;
+    while (rc == BSS_OK && (n = getline(&line, &cap, f)) > 0) {
+        if (line[n - 1] != '\n')
+            continue; /* cut short by a crash: it will be ended, not trusted */
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, log->key);
+        if (cJSON_IsString(v))
+            rc = remember(log, v->valuestring);
+        cJSON_Delete(o);
+    }
+    int failed = ferror(f);
+    free(line);
+    fclose(f);
+    if (failed || rc != BSS_OK) {
+        bss_seterr(err, "cannot read %s", log->path);
+        return BSS_ERR_IO;
+    }
+    log->loaded = 1;
+    return BSS_OK;
+}
+
+bss_jsonlog_once *bss_jsonlog_once_new(const char *path, const char *key)
+{
+    bss_jsonlog_once *log = calloc(1, sizeof *log);
+    if (log == NULL || (log->path = strdup(path)) == NULL || (log->key = strdup(key)) == NULL) {
+        bss_jsonlog_once_free(log);
+        return NULL;
+    }
+    return log;
+}
+
+void bss_jsonlog_once_free(bss_jsonlog_once *log)
+{
+    if (log == NULL)
+        return;
+    for (size_t i = 0; i < log->cap; i++)
+        free(log->slots[i]);
+    free(log->slots);
+    free(log->path);
+    free(log->key);
+    free(log);
+}
+
+int bss_jsonlog_once_append(bss_jsonlog_once *log, const char *line, const char *value,
+                            char *err)
+{
+    if (!log->loaded) {
+        int rc = load(log, err);
+        if (rc != BSS_OK)
+            return rc;
+    }
+    if (seen(log, value))
+        return BSS_OK;
+    int rc = bss_jsonlog_append(log->path, line, err);
+    if (rc == BSS_OK && remember(log, value) != BSS_OK) {
         bss_seterr(err, "out of memory");
         return BSS_ERR_IO;
     }
-    int found = 0, lead = 0;
-    int rc = log_scan(path, needle, key, value, &found, &lead, err);
-    free(needle);
-    if (rc == BSS_OK && !found)
-        rc = log_write(path, line, lead, err);
     return rc;
 }

@@ -7,8 +7,8 @@
  * Each line is written with one write(2) to a file opened O_APPEND, so the
  * lines of concurrent writers do not interleave. A line cut short by a
  * crash (a last line without its '\n') is ended before the next line is
- * written, so it never swallows its successor. bss_jsonlog_append_once
- * also makes the write exactly once per message: when a complete line of
+ * written, so it never swallows its successor. bss_jsonlog_once also makes
+ * the write exactly once per message: when a complete line of
  * the log already carries the message's key, a resend (after a crash
  * between the write and the notification queue's bookkeeping) writes
  * nothing.
@@ -22,10 +22,24 @@
  * runs out (worth retrying later). */
 int bss_jsonlog_append(const char *path, const char *line, char *err);
 
-/* Like bss_jsonlog_append, unless a complete line of the log is a JSON
- * object whose member `key` is the string `value`: then nothing is written
- * and BSS_OK is returned. A missing log is empty. */
-int bss_jsonlog_append_once(const char *path, const char *line, const char *key,
-                            const char *value, char *err);
+/* A log written exactly once per message: it remembers the `key` member of
+ * every complete line, reading the file once (on the first append), so each
+ * later check costs O(1). One process's channel uses one of these from one
+ * thread; lines other processes append later to the same file are not seen,
+ * which is fine as long as they carry other keys (each service its own
+ * message ids). */
+typedef struct bss_jsonlog_once bss_jsonlog_once;
+
+/* NULL on no memory. Nothing is read yet. */
+bss_jsonlog_once *bss_jsonlog_once_new(const char *path, const char *key);
+
+void bss_jsonlog_once_free(bss_jsonlog_once *log);
+
+/* Like bss_jsonlog_append, unless a complete line of the log already has
+ * member `key` equal to the string `value` (a resend after a crash between
+ * the write and the notification queue's bookkeeping): then nothing is
+ * written and BSS_OK is returned. A missing log is empty. */
+int bss_jsonlog_once_append(bss_jsonlog_once *log, const char *line, const char *value,
+                            char *err);
 
 #endif

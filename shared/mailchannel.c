@@ -12,6 +12,7 @@
 struct bss_mailchannel {
     bss_mailer *smtp; /* NULL: write the log */
     char log_path[1024];
+    bss_jsonlog_once *log;
 };
 
 bss_mailchannel *bss_mailchannel_new(const bss_config *config, const char *data_dir,
@@ -62,6 +63,7 @@ void bss_mailchannel_free(bss_mailchannel *ch)
     if (ch == NULL)
         return;
     bss_mailer_free(ch->smtp);
+    bss_jsonlog_once_free(ch->log);
     free(ch);
 }
 
@@ -84,7 +86,12 @@ int bss_mailchannel_send(bss_mailchannel *ch, const char *to, const char *subjec
         bss_seterr(err, "out of memory");
         return BSS_ERR_IO;
     }
-    int rc = bss_jsonlog_append_once(ch->log_path, line, "messageId", message_id, err);
+    if (ch->log == NULL && (ch->log = bss_jsonlog_once_new(ch->log_path, "messageId")) == NULL) {
+        free(line);
+        bss_seterr(err, "out of memory");
+        return BSS_ERR_IO;
+    }
+    int rc = bss_jsonlog_once_append(ch->log, line, message_id, err);
     free(line);
     return rc;
 }
