@@ -115,6 +115,14 @@ static void bind_opt_text(sqlite3_stmt *st, int i, const char *s)
 
 /* ---- status history --------------------------------------------------- */
 
+static int status_point_row(sqlite3_stmt *st, void *elem)
+{
+    charge_status_point *p = elem;
+    p->effective_ms = sqlite3_column_int64(st, 0);
+    p->active = sqlite3_column_int(st, 1) != 0;
+    return BSS_OK;
+}
+
 int billing_status_points(sqlite3 *db, const char *svc_cont_no, charge_status_point **points,
                           size_t *n, char *err)
 {
@@ -128,36 +136,8 @@ int billing_status_points(sqlite3 *db, const char *svc_cont_no, charge_status_po
     if (rc != BSS_OK)
         return rc;
     sqlite3_bind_text(st, 1, svc_cont_no, -1, SQLITE_STATIC);
-    charge_status_point *out = NULL;
-    size_t count = 0, cap = 0;
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 8;
-            charge_status_point *grown = realloc(out, ncap * sizeof *grown);
-            if (grown == NULL)
-                break;
-            out = grown;
-            cap = ncap;
-        }
-        out[count].effective_ms = sqlite3_column_int64(st, 0);
-        out[count].active = sqlite3_column_int(st, 1) != 0;
-        count++;
-    }
-    if (step == SQLITE_ROW) {
-        sqlite3_finalize(st);
-        free(out);
-        bss_seterr(err, "out of memory");
-        return BSS_ERR_NOMEM;
-    }
-    if (step != SQLITE_DONE) {
-        free(out);
-        return bss_sql_fail(db, st, "ledger select status history", err);
-    }
-    sqlite3_finalize(st);
-    *points = out;
-    *n = count;
-    return BSS_OK;
+    return bss_sql_collect(db, st, sizeof **points, status_point_row, NULL, (void **)points, n,
+                           "ledger select status history", err);
 }
 
 /* ---- closes and moved lines ------------------------------------------- */
@@ -355,6 +335,16 @@ void billing_strings_free(char **strings, size_t n)
     free(strings);
 }
 
+static int customer_id_row(sqlite3_stmt *st, void *elem)
+{
+    const char *id = (const char *)sqlite3_column_text(st, 0);
+    char **slot = elem;
+    *slot = strdup(id != NULL ? id : "");
+    return *slot != NULL ? BSS_OK : BSS_ERR_NOMEM;
+}
+
+static void free_string(void *elem) { free(*(char **)elem); }
+
 int billing_period_customers(sqlite3 *db, const char *period, char ***ids, size_t *n,
                              char *err)
 {
@@ -368,71 +358,22 @@ int billing_period_customers(sqlite3 *db, const char *period, char ***ids, size_
     if (rc != BSS_OK)
         return rc;
     sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
-    char **out = NULL;
-    size_t count = 0, cap = 0;
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            char **grown = realloc(out, ncap * sizeof *grown);
-            if (grown == NULL)
-                break;
-            out = grown;
-            cap = ncap;
-        }
-        const char *id = (const char *)sqlite3_column_text(st, 0);
-        if ((out[count] = strdup(id != NULL ? id : "")) == NULL)
-            break;
-        count++;
-    }
-    if (step == SQLITE_ROW) { /* left the loop on an allocation failure */
-        sqlite3_finalize(st);
-        billing_strings_free(out, count);
-        bss_seterr(err, "out of memory");
-        return BSS_ERR_NOMEM;
-    }
-    if (step != SQLITE_DONE) {
-        billing_strings_free(out, count);
-        return bss_sql_fail(db, st, "ledger select customers", err);
-    }
-    sqlite3_finalize(st);
-    *ids = out;
-    *n = count;
-    return BSS_OK;
+    return bss_sql_collect(db, st, sizeof **ids, customer_id_row, free_string, (void **)ids, n,
+                           "ledger select customers", err);
 }
 
 /* Runs st (CHARGE_COLUMNS from column 0, bound) into a malloc'd array. */
+static int charge_row(sqlite3_stmt *st, void *elem)
+{
+    charge_from_row(st, 0, elem);
+    return BSS_OK;
+}
+
 static int collect_charges(sqlite3 *db, sqlite3_stmt *st, billing_charge **lines, size_t *n,
                            char *err)
 {
-    billing_charge *out = NULL;
-    size_t count = 0, cap = 0;
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 8;
-            billing_charge *grown = realloc(out, ncap * sizeof *grown);
-            if (grown == NULL)
-                break;
-            out = grown;
-            cap = ncap;
-        }
-        charge_from_row(st, 0, &out[count++]);
-    }
-    if (step == SQLITE_ROW) {
-        sqlite3_finalize(st);
-        free(out);
-        bss_seterr(err, "out of memory");
-        return BSS_ERR_NOMEM;
-    }
-    if (step != SQLITE_DONE) {
-        free(out);
-        return bss_sql_fail(db, st, "ledger select charges", err);
-    }
-    sqlite3_finalize(st);
-    *lines = out;
-    *n = count;
-    return BSS_OK;
+    return bss_sql_collect(db, st, sizeof **lines, charge_row, NULL, (void **)lines, n,
+                           "ledger select charges", err);
 }
 
 int billing_customer_charges(sqlite3 *db, const char *period, const char *customer_id,

@@ -4,6 +4,8 @@
 #include "bss_error.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 int bss_sql_exec_all(sqlite3 *db, const char *const *parts, size_t n, const char *what,
                      char *err)
@@ -74,4 +76,45 @@ void bss_sql_copy_text(sqlite3_stmt *st, int col, char *out, size_t len)
 {
     const char *s = (const char *)sqlite3_column_text(st, col);
     snprintf(out, len, "%s", s != NULL ? s : "");
+}
+
+int bss_sql_collect(sqlite3 *db, sqlite3_stmt *st, size_t elem_size,
+                    int (*row)(sqlite3_stmt *st, void *elem), void (*drop)(void *elem),
+                    void **items, size_t *n, const char *what, char *err)
+{
+    char *out = NULL;
+    size_t count = 0, cap = 0;
+    int step, rc = BSS_OK;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (count == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            char *grown = realloc(out, ncap * elem_size);
+            if (grown == NULL) {
+                rc = BSS_ERR_NOMEM;
+                break;
+            }
+            out = grown;
+            cap = ncap;
+        }
+        void *elem = out + count * elem_size;
+        memset(elem, 0, elem_size);
+        if ((rc = row(st, elem)) != BSS_OK)
+            break;
+        count++;
+    }
+    if (rc == BSS_OK && step != SQLITE_DONE)
+        rc = bss_sql_fail(db, st, what, err); /* finalizes st */
+    else
+        sqlite3_finalize(st);
+    if (rc == BSS_ERR_NOMEM)
+        bss_seterr(err, "%s: out of memory", what);
+    if (rc != BSS_OK) {
+        for (size_t i = 0; drop != NULL && i < count; i++)
+            drop(out + i * elem_size);
+        free(out);
+        return rc;
+    }
+    *items = out;
+    *n = count;
+    return BSS_OK;
 }

@@ -53,4 +53,15 @@ int bss_sql_row_by_key(sqlite3 *db, const char *sql, const char *key, sqlite3_st
  * truncated and NUL-terminated; NULL reads as "". */
 void bss_sql_copy_text(sqlite3_stmt *st, int col, char *out, size_t len);
 
+/* Steps the bound statement st to its end, turning each row into one
+ * element of a growing array: row(st, elem) fills a zeroed element of
+ * elem_size bytes and returns BSS_OK, or BSS_ERR_NOMEM. st is finalized in
+ * every case. Returns BSS_OK with *items a malloc'd array of *n elements
+ * (NULL when there are none); or BSS_ERR_NOMEM / a bss_sql_fail error
+ * naming `what`, after calling drop (may be NULL) on every element filled so
+ * far and freeing the array: nothing is kept. */
+int bss_sql_collect(sqlite3 *db, sqlite3_stmt *st, size_t elem_size,
+                    int (*row)(sqlite3_stmt *st, void *elem), void (*drop)(void *elem),
+                    void **items, size_t *n, const char *what, char *err);
+
 #endif
