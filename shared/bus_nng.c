@@ -340,6 +340,26 @@ static stream_state *find_stream(nng_bus *b, const char *name)
     return NULL;
 }
 
+/* Opens the stream's REQ socket and dials the producer's catch-up address. */
+static int open_catchup_socket(const nng_bus *b, stream_state *s, char *err)
+{
+    char url[URL_MAX];
+    int rv;
+    address_for(b, s->name, "REP", url, sizeof url);
+    if ((rv = nng_req0_open(&s->req)) != 0)
+        return nng_fail(err, "open req", NULL, rv);
+    nng_socket_set_ms(s->req, NNG_OPT_SENDTIMEO, 200);
+    nng_socket_set_ms(s->req, NNG_OPT_RECVTIMEO, 2000);
+    nng_socket_set_ms(s->req, NNG_OPT_REQ_RESENDTIME, 1000);
+    nng_socket_set_ms(s->req, NNG_OPT_RECONNMINT, 20);
+    nng_socket_set_ms(s->req, NNG_OPT_RECONNMAXT, 500);
+    if ((rv = nng_dial(s->req, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+        nng_close(s->req);
+        return nng_fail(err, "dial", url, rv);
+    }
+    return BSS_OK;
+}
+
 static int nngb_subscribe(void *state, const char *stream, char *err)
 {
     nng_bus *b = state;
@@ -366,18 +386,9 @@ static int nngb_subscribe(void *state, const char *stream, char *err)
     address_for(b, stream, "PUB", url, sizeof url);
     if ((rv = nng_dial(b->sub, url, NULL, NNG_FLAG_NONBLOCK)) != 0)
         return nng_fail(err, "dial", url, rv);
-    address_for(b, stream, "REP", url, sizeof url);
-    if ((rv = nng_req0_open(&s->req)) != 0)
-        return nng_fail(err, "open req", NULL, rv);
-    nng_socket_set_ms(s->req, NNG_OPT_SENDTIMEO, 200);
-    nng_socket_set_ms(s->req, NNG_OPT_RECVTIMEO, 2000);
-    nng_socket_set_ms(s->req, NNG_OPT_REQ_RESENDTIME, 1000);
-    nng_socket_set_ms(s->req, NNG_OPT_RECONNMINT, 20);
-    nng_socket_set_ms(s->req, NNG_OPT_RECONNMAXT, 500);
-    if ((rv = nng_dial(s->req, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
-        nng_close(s->req);
-        return nng_fail(err, "dial", url, rv);
-    }
+    int rc = open_catchup_socket(b, s, err);
+    if (rc != BSS_OK)
+        return rc;
     s->need_catchup = 1;
     b->nstreams++;
     atomic_store(&b->all_caught_up, 0);
@@ -474,6 +485,17 @@ static int catch_up(apply_ctx *a)
             if (++s->failed_catchups % 40 == 8)
                 bss_log_warn(a->bus->log, "catch-up from %s failed %d times in a row: %s",
                              s->name, s->failed_catchups, nng_strerror(rv));
+            /* A REQ socket whose producer was killed mid-request can stay
+             * wedged after the producer is back (seen under load with nng
+             * 1.5.2: every request times out while a fresh socket gets its
+             * answer at once), so after a few timeouts start over with a
+             * new socket. */
+            if (s->failed_catchups % 3 == 0) {
+                char err[BSS_ERRLEN];
+                nng_close(s->req);
+                if (open_catchup_socket(a->bus, s, err) != BSS_OK)
+                    bss_log_warn(a->bus->log, "reopening catch-up to %s: %s", s->name, err);
+            }
             s->next_attempt_ms = bss_monotonic_ms() + CATCHUP_RETRY_MS;
             return BSS_ERR_IO;
         }
