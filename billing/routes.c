@@ -256,9 +256,7 @@ static int get_invoice(bss_request *req, void *ctx)
                               : rc;
         free(page);
     } else {
-        cJSON *body = billing_invoice_to_json(&inv, BILLING_JSON_API);
-        status = body != NULL ? bss_reply_json(req, 200, body) : BSS_ERR_NOMEM;
-        cJSON_Delete(body);
+        status = bss_reply_json_owned(req, 200, billing_invoice_to_json(&inv, BILLING_JSON_API));
     }
     billing_invoice_clear(&inv);
     return status;

@@ -79,12 +79,7 @@ static int read_effective_at(bss_request *req, const cJSON *body, int64_t *ms)
 
 static int reply_line(bss_request *req, int status, const line *l)
 {
-    cJSON *json = lines_db_line_json(l);
-    if (json == NULL)
-        return BSS_ERR_NOMEM;
-    int rc = bss_reply_json(req, status, json);
-    cJSON_Delete(json);
-    return rc;
+    return bss_reply_json_owned(req, status, lines_db_line_json(l));
 }
 
 static int open_line(bss_request *req, void *ctx)
@@ -244,9 +239,7 @@ static int list_lines(bss_request *req, void *ctx)
     cJSON_AddNumberToObject(out, "size", (double)size);
     cJSON_AddNumberToObject(out, "total", (double)total);
     cJSON_AddItemToObject(out, "items", items);
-    rc = bss_reply_json(req, 200, out);
-    cJSON_Delete(out);
-    return rc;
+    return bss_reply_json_owned(req, 200, out);
 }
 
 static int place_order(bss_request *req, void *ctx)
@@ -313,9 +306,7 @@ static int list_orders(bss_request *req, void *ctx)
     cJSON *out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "svcContNo", svc_cont_no);
     cJSON_AddItemToObject(out, "items", items);
-    rc = bss_reply_json(req, 200, out);
-    cJSON_Delete(out);
-    return rc;
+    return bss_reply_json_owned(req, 200, out);
 }
 
 static int get_order(bss_request *req, void *ctx)
@@ -335,10 +326,7 @@ static int get_order(bss_request *req, void *ctx)
                                  "no such order on this line");
     if (rc != BSS_OK)
         return rc;
-    cJSON *json = lines_db_order_json(&o);
-    rc = bss_reply_json(req, 200, json);
-    cJSON_Delete(json);
-    return rc;
+    return bss_reply_json_owned(req, 200, lines_db_order_json(&o));
 }
 
 int customer_routes_register(bss_http *http, customer_ctx *c, char *err)

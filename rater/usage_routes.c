@@ -126,10 +126,7 @@ static int upload(bss_request *req, void *ctx)
                   r.records, r.rated, r.duplicates, r.rejected);
     bss_metrics_counter_add(u->metrics, "bss_usage_records_total", "source=\"http\"",
                             (uint64_t)r.records);
-    cJSON *json = usage_report_json(&r, USAGE_REPORT_BODY_REJECTIONS);
-    int status = bss_reply_json(req, 200, json);
-    cJSON_Delete(json);
-    return status;
+    return bss_reply_json_owned(req, 200, usage_report_json(&r, USAGE_REPORT_BODY_REJECTIONS));
 }
 
 static int snapshot(bss_request *req, usage_routes *u, sqlite3 **db)
@@ -157,9 +154,7 @@ static int get_report(bss_request *req, void *ctx)
                                  "no usage file of that name was rated");
     if (rc != BSS_OK)
         return rc;
-    int status = bss_reply_json(req, 200, report);
-    cJSON_Delete(report);
-    return status;
+    return bss_reply_json_owned(req, 200, report);
 }
 
 static int line_exists(sqlite3 *db, const char *svc)
@@ -199,9 +194,7 @@ static int get_usage(bss_request *req, void *ctx)
                                  "no rater info for this line");
     if (rc != BSS_OK)
         return rc;
-    int status = bss_reply_json(req, 200, json);
-    cJSON_Delete(json);
-    return status;
+    return bss_reply_json_owned(req, 200, json);
 }
 
 static int request_close(bss_request *req, void *ctx)
@@ -257,9 +250,7 @@ static int get_close(bss_request *req, void *ctx)
                                  "no AU close was requested for this period");
     if (rc != BSS_OK)
         return rc;
-    int status = bss_reply_json(req, 200, close);
-    cJSON_Delete(close);
-    return status;
+    return bss_reply_json_owned(req, 200, close);
 }
 
 int usage_routes_register(bss_http *http, usage_routes *ctx, char *err)

@@ -708,6 +708,15 @@ int bss_reply_json(bss_request *req, int status, const cJSON *body)
     return rc;
 }
 
+int bss_reply_json_owned(bss_request *req, int status, cJSON *body)
+{
+    if (body == NULL)
+        return BSS_ERR_NOMEM;
+    int rc = bss_reply_json(req, status, body);
+    cJSON_Delete(body);
+    return rc;
+}
+
 int bss_problem_type(const char *code, char *out, size_t outlen)
 {
     static const char base[] = "https://bssiot.dev/problems/";

@@ -269,6 +269,11 @@ int bss_req_replied(const bss_request *req);
  * body sends no body. BSS_ERR_NOMEM (nothing sent) when printing fails. */
 int bss_reply_json(bss_request *req, int status, const cJSON *body);
 
+/* bss_reply_json for a body the handler built only to send: takes ownership
+ * and frees it. A NULL body means building it ran out of memory: nothing is
+ * sent and BSS_ERR_NOMEM is returned (the server then answers 500). */
+int bss_reply_json_owned(bss_request *req, int status, cJSON *body);
+
 /* Replies with len bytes of body. content_type may be NULL (no header).
  * extra_headers, when not NULL, is a block of complete header lines
  * "Name: value\r\n..." added verbatim (the caller guarantees no injected

@@ -34,7 +34,5 @@ int bss_view_reply(bss_request *req, bss_store *store, bss_view_fn build, const 
         return bss_reply_problem(req, 404, not_found->code, not_found->title, not_found->detail);
     if (rc != BSS_OK)
         return bss_view_read_failed(req, rc, what, err);
-    int status = bss_reply_json(req, 200, view);
-    cJSON_Delete(view);
-    return status;
+    return bss_reply_json_owned(req, 200, view);
 }
