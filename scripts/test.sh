@@ -16,7 +16,7 @@ echo "== cppcheck"
 cppcheck --enable=warning,style,performance,portability --std=c11 --inline-suppr \
   --error-exitcode=1 -q -D__GNUC__ --suppress=missingIncludeSystem \
   --suppress=unusedStructMember --suppress=constParameterCallback \
-  -I shared shared gateway customer rater billing settlement tests bench
+  -I shared shared gateway customer rater billing settlement mypage tests bench tools
 
 echo "== build and test"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
