@@ -84,10 +84,11 @@ static int query_has_only(const char *query, const char *name, const char *value
         size_t len = amp ? (size_t)(amp - p) : strlen(p);
         const char *eq = memchr(p, '=', len);
         size_t klen = eq ? (size_t)(eq - p) : len;
-        char key[SEGMENT_MAX + 1], val[SEGMENT_MAX + 1];
+        char key[SEGMENT_MAX + 1];
         if (!form_decode(p, klen, key, sizeof key))
             return 0;
         if (strcmp(key, name) == 0) {
+            char val[SEGMENT_MAX + 1];
             matches++;
             if (eq == NULL || !form_decode(eq + 1, len - klen - 1, val, sizeof val))
                 return 0;
