@@ -2,6 +2,7 @@
 #include "eventcore.h"
 
 #include "bss_error.h"
+#include "deadletters.h"
 #include "relay.h"
 
 #include <ctype.h>
@@ -17,6 +18,9 @@ struct bss_eventcore {
     bss_relay *relay;
     bss_consumer *consumer;
     bss_metrics *metrics;
+    bss_handler_fn handler; /* the consumer's, for re-driving dead letters */
+    void *handler_ctx;
+    bss_deadletters *dead_letters;
 };
 
 static int64_t outbox_backlog(void *ctx)
@@ -91,6 +95,8 @@ int bss_eventcore_open(const bss_eventcore_options *o, bss_eventcore **out, char
             rc = bss_relay_start(&ro, &core->relay, err);
     }
     if (rc == BSS_OK && o->nstreams > 0) {
+        core->handler = o->handler;
+        core->handler_ctx = o->handler_ctx;
         bss_consumer_options co = {core->store, core->bus,  o->streams, o->nstreams,
                                    o->handler,  o->handler_ctx, o->log, o->metrics};
         rc = bss_consumer_start(&co, &core->consumer, err);
@@ -106,6 +112,17 @@ int bss_eventcore_open(const bss_eventcore_options *o, bss_eventcore **out, char
 }
 
 bss_store *bss_eventcore_store(bss_eventcore *core) { return core->store; }
+
+int bss_eventcore_serve_dead_letters(bss_eventcore *core, bss_http *http, const char *prefix,
+                                     char *err)
+{
+    if (core->handler == NULL) {
+        bss_seterr(err, "a service that follows no stream has no dead letters");
+        return BSS_ERR_INVALID;
+    }
+    return bss_deadletters_routes(http, prefix, core->store, core->handler, core->handler_ctx,
+                                  &core->dead_letters, err);
+}
 
 int bss_eventcore_ready(void *ctx, char *why, size_t whylen)
 {
@@ -127,6 +144,7 @@ void bss_eventcore_close(void *ctx)
     if (core == NULL)
         return;
     bss_consumer_stop(core->consumer);
+    bss_deadletters_free(core->dead_letters);
     bss_relay_stop(core->relay);
     bss_bus_close(core->bus);
     bss_store_close(core->store);

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "consumer.h"
 #include "evstore.h"
+#include "http.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -47,6 +48,13 @@ int bss_eventcore_open(const bss_eventcore_options *options, bss_eventcore **out
 
 /* The service's store: its domain tables live here too. */
 bss_store *bss_eventcore_store(bss_eventcore *core);
+
+/* Serves the store's dead letters under prefix ("/billings/dead-letters",
+ * re-drive through the consumer's handler): see deadletters.h. Call before
+ * the HTTP server starts; freed by bss_eventcore_close, which runs after
+ * the server has stopped. */
+int bss_eventcore_serve_dead_letters(bss_eventcore *core, bss_http *http, const char *prefix,
+                                     char *err);
 
 /* BSS_OK when ready (store open, bus up, every followed stream caught up
  * once); else BSS_ERR with the reason in why. Suits bss_http_set_readiness. */
