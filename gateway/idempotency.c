@@ -96,7 +96,8 @@ int gw_idem_open(const char *path, int64_t ttl_s, int64_t stale_ms, gw_idem **ou
                            " content_type = '', location = '', body = NULL, created_ms = ?4"
                            " WHERE scope = ?1 AND idem_key = ?2"},
         {&idem->complete, "UPDATE idempotency_keys SET state = 1, status = ?3,"
-                          " content_type = ?4, location = ?5, body = ?6"
+                          " content_type = ?4, location = ?5, body = ?6,"
+                          " fingerprint = coalesce(?7, fingerprint)"
                           " WHERE scope = ?1 AND idem_key = ?2 AND state = 0"},
         {&idem->release, "DELETE FROM idempotency_keys"
                          " WHERE scope = ?1 AND idem_key = ?2 AND state = 0"},
@@ -290,10 +291,14 @@ int gw_idem_begin(gw_idem *idem, const char *scope, const char *key,
 }
 
 int gw_idem_complete(gw_idem *idem, const char *scope, const char *key,
-                     const gw_idem_response *response, char *err)
+                     const unsigned char *fingerprint, const gw_idem_response *response,
+                     char *err)
 {
     pthread_mutex_lock(&idem->lock);
     bind_key(idem->complete, scope, key);
+    if (fingerprint != NULL)
+        sqlite3_bind_blob(idem->complete, 7, fingerprint, GW_IDEM_FINGERPRINT_LEN,
+                          SQLITE_STATIC);
     sqlite3_bind_int(idem->complete, 3, response->status);
     sqlite3_bind_text(idem->complete, 4, response->content_type, -1, SQLITE_STATIC);
     sqlite3_bind_text(idem->complete, 5, response->location, -1, SQLITE_STATIC);
@@ -304,6 +309,22 @@ int gw_idem_complete(gw_idem *idem, const char *scope, const char *key,
     int rc = run(idem, idem->complete, err);
     pthread_mutex_unlock(&idem->lock);
     return rc;
+}
+
+int gw_idem_peek_done(gw_idem *idem, const char *scope, const char *key, int64_t now_ms,
+                      unsigned char fingerprint[GW_IDEM_FINGERPRINT_LEN], char *err)
+{
+    gw_idem_response stored;
+    int state = 0;
+    int64_t created = 0;
+    pthread_mutex_lock(&idem->lock);
+    int found = read_row(idem, scope, key, fingerprint, &state, &created, &stored, err);
+    pthread_mutex_unlock(&idem->lock);
+    if (found == 1) {
+        gw_idem_response_clear(&stored);
+        found = state == STATE_DONE && now_ms - created < idem->ttl_ms;
+    }
+    return found;
 }
 
 int gw_idem_release(gw_idem *idem, const char *scope, const char *key, char *err)

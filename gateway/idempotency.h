@@ -76,9 +76,19 @@ int gw_idem_begin(gw_idem *idem, const char *scope, const char *key,
                   const unsigned char fingerprint[GW_IDEM_FINGERPRINT_LEN], int64_t now_ms,
                   gw_idem_state *state, gw_idem_response *stored, char *err);
 
-/* Records the answer of a request begun with GW_IDEM_NEW. */
+/* Records the answer of a request begun with GW_IDEM_NEW. fingerprint, when
+ * not NULL, replaces the one given to begin: a streamed body is
+ * fingerprinted only once it has passed through (begin then claims the key
+ * with any placeholder, and the key stays IN_PROGRESS meanwhile). */
 int gw_idem_complete(gw_idem *idem, const char *scope, const char *key,
-                     const gw_idem_response *response, char *err);
+                     const unsigned char *fingerprint, const gw_idem_response *response,
+                     char *err);
+
+/* Looks (scope, key) up without claiming it: 1 and *fingerprint filled when
+ * a finished answer is stored and not expired at now_ms, else 0 (<0 error).
+ * For a streamed body, which must be read whole before it can be compared. */
+int gw_idem_peek_done(gw_idem *idem, const char *scope, const char *key, int64_t now_ms,
+                      unsigned char fingerprint[GW_IDEM_FINGERPRINT_LEN], char *err);
 
 /* Forgets a request begun with GW_IDEM_NEW (its answer is not to be
  * replayed: see above), so the key can be used again. */

@@ -203,7 +203,11 @@ static void test_idempotency(check_counts *c, const char *dir)
     gw_idem_response answer = {.status = 201, .content_type = "application/json",
                                .location = "/customers/9", .body = "{\"svcContNo\":\"9\"}",
                                .len = 17};
-    CHECK(c, gw_idem_complete(idem, "tok", "k1", &answer, err) == BSS_OK);
+    CHECK(c, gw_idem_complete(idem, "tok", "k1", NULL, &answer, err) == BSS_OK);
+    unsigned char peeked[GW_IDEM_FINGERPRINT_LEN];
+    CHECK(c, gw_idem_peek_done(idem, "tok", "k1", t0 + 2, peeked, err) == 1 &&
+                 memcmp(peeked, a, sizeof a) == 0);
+    CHECK(c, gw_idem_peek_done(idem, "tok", "nope", t0 + 2, peeked, err) == 0);
     CHECK(c, gw_idem_begin(idem, "tok", "k1", a, t0 + 2, &state, &stored, err) == BSS_OK &&
                  state == GW_IDEM_REPLAY);
     CHECK(c, stored.status == 201 && stored.len == 17 &&
