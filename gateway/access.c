@@ -122,11 +122,14 @@ static gw_access_decision mediation(int is_get, int is_post, char seg[][SEGMENT_
 static gw_access_decision customer(const gw_principal *who, int is_get,
                                    char seg[][SEGMENT_MAX + 1], int n, const char *query)
 {
-    if (!is_get || n < 2)
+    if (!is_get || n < 1)
         return decide(GW_ACCESS_HIDE);
     if (n == 2 && strcmp(seg[0], "mypage") == 0)
         return decide(strcmp(seg[1], who->customer_id) == 0 ? GW_ACCESS_ALLOW : GW_ACCESS_HIDE);
-    if (strcmp(seg[0], "customers") == 0) {
+    if (n == 1 && strcmp(seg[0], "customers") == 0)
+        return decide(query_has_only(query, "customerId", who->customer_id) ? GW_ACCESS_ALLOW
+                                                                           : GW_ACCESS_HIDE);
+    if (n >= 2 && strcmp(seg[0], "customers") == 0) {
         if (n == 2)
             return decide(GW_ACCESS_CHECK_RESPONSE);
         if ((n == 3 || n == 4) && strcmp(seg[2], "orders") == 0 &&
@@ -137,7 +140,7 @@ static gw_access_decision customer(const gw_principal *who, int is_get,
         }
         return decide(GW_ACCESS_HIDE);
     }
-    if (strcmp(seg[0], "billings") == 0 && strcmp(seg[1], "invoices") == 0) {
+    if (n >= 2 && strcmp(seg[0], "billings") == 0 && strcmp(seg[1], "invoices") == 0) {
         if (n == 2)
             return decide(query_has_only(query, "customerId", who->customer_id) ? GW_ACCESS_ALLOW
                                                                                : GW_ACCESS_HIDE);

@@ -9,6 +9,7 @@
  *              there are no customer ids to hide from it).
  *   customer   bound to one customerId, read-only, only what is its own:
  *                GET /mypage/{own customerId}
+ *                GET /customers?customerId={own}              (exactly one customerId)
  *                GET /customers/{svcContNo}                   (line's owner checked)
  *                GET /customers/{svcContNo}/orders[/{orderId}] (line's owner checked)
  *                GET /billings/invoices?customerId={own}      (exactly one customerId)

@@ -119,6 +119,10 @@ static void test_access(check_counts *c)
     CHECK(c, decide(GW_ROLE_CUSTOMER, "C1", "GET", "/customers/77/orders", NULL) ==
                  GW_ACCESS_CHECK_LINE);
     CHECK(c, decide(GW_ROLE_CUSTOMER, "C1", "GET", "/customers", NULL) == GW_ACCESS_HIDE);
+    CHECK(c, decide(GW_ROLE_CUSTOMER, "C1", "GET", "/customers", "customerId=C1&page=2") ==
+                 GW_ACCESS_ALLOW);
+    CHECK(c, decide(GW_ROLE_CUSTOMER, "C1", "GET", "/customers", "customerId=C2") ==
+                 GW_ACCESS_HIDE);
     CHECK(c, decide(GW_ROLE_CUSTOMER, "C1", "POST", "/customers/77/orders", NULL) ==
                  GW_ACCESS_HIDE);
     CHECK(c, decide(GW_ROLE_CUSTOMER, "C1", "GET", "/billings/invoices", "customerId=C1&period=2026-10") ==
