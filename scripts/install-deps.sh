@@ -7,9 +7,13 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git python3
   libnng-dev librdkafka-dev libsqlite3-dev libcjson-dev libcivetweb-dev
-  libcurl4-openssl-dev
+  libcurl4-openssl-dev libssl-dev
   clang libclang-rt-14-dev   # libFuzzer and the sanitizer runtimes
   cppcheck wrk tzdata
+  # deployment checks (tests/deploy): the Helm renderer is Go + Sprig, the
+  # rendered objects are validated against python3-kubernetes' API schema
+  golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev
+  python3-yaml python3-kubernetes yamllint shellcheck binutils
 )
 
 missing=()
