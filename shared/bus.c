@@ -9,6 +9,7 @@
 struct bss_bus {
     const bss_bus_ops *ops;
     void *state;
+    int64_t published; /* last sequence published, for backends without confirm */
 };
 
 int bss_bus_open(const bss_bus_options *options, bss_bus **out, char *err)
@@ -17,8 +18,10 @@ int bss_bus_open(const bss_bus_options *options, bss_bus **out, char *err)
     const bss_bus_ops *ops = NULL;
     if (strcmp(name, bss_bus_nng_ops.name) == 0)
         ops = &bss_bus_nng_ops;
+    else if (strcmp(name, bss_bus_kafka_ops.name) == 0)
+        ops = &bss_bus_kafka_ops;
     if (ops == NULL) {
-        bss_seterr(err, "unknown bus backend '%s' (BSS_BUS); known: nng", name);
+        bss_seterr(err, "unknown bus backend '%s' (BSS_BUS); known: nng, kafka", name);
         return BSS_ERR_INVALID;
     }
     bss_bus *bus = calloc(1, sizeof *bus);
@@ -41,7 +44,20 @@ const char *bss_bus_backend(const bss_bus *bus) { return bus->ops->name; }
 int bss_bus_publish(bss_bus *bus, int64_t sequence, const char *subject, const char *payload,
                     size_t len, char *err)
 {
-    return bus->ops->publish(bus->state, sequence, subject, payload, len, err);
+    int rc = bus->ops->publish(bus->state, sequence, subject, payload, len, err);
+    if (rc == BSS_OK)
+        bus->published = sequence;
+    return rc;
+}
+
+int bss_bus_confirm(bss_bus *bus, int timeout_ms, int64_t *confirmed, char *err)
+{
+    if (bus->ops->confirm == NULL) {
+        if (bus->published > *confirmed)
+            *confirmed = bus->published;
+        return BSS_OK;
+    }
+    return bus->ops->confirm(bus->state, timeout_ms, confirmed, err);
 }
 
 int bss_bus_announce_head(bss_bus *bus, int64_t head)

@@ -15,7 +15,9 @@
  * stay ordered). A position is the event's sequence in its source's log
  * (nng) or its offset (Kafka): consumers store it, never interpret it.
  *
- * Backends: "nng" (bus_nng.c, the embedded default). Chosen with BSS_BUS.
+ * Backends: "nng" (bus_nng.c, the embedded default) and "kafka"
+ * (bus_kafka.c, on librdkafka, for services on several machines). Chosen
+ * with BSS_BUS.
  *
  * Threads: publishing and announcing may be called from one thread while
  * another thread polls; each of those is single-threaded itself.
@@ -84,12 +86,24 @@ int bss_bus_open(const bss_bus_options *options, bss_bus **out, char *err);
 const char *bss_bus_backend(const bss_bus *bus);
 
 /* Hands one committed event (ev->sequence set) to the bus; payload is its
- * encoding. Returns BSS_OK once the backend has taken responsibility for it
- * (nng: given to the publisher socket, since subscribers catch up from the
- * log; Kafka: acknowledged by the broker), else an error and the caller
- * keeps the event in its outbox. */
+ * encoding, subject its subject (the partition key; NULL: the backend reads
+ * it from the payload when it needs one). Sequences must increase from one
+ * call to the next. Returns BSS_OK once the backend has the event queued or
+ * taken responsibility for it, else an error and the caller keeps the event
+ * in its outbox. Whether it is safe to forget the event is what
+ * bss_bus_confirm says: nng takes responsibility at once (subscribers catch
+ * up from the log); Kafka only once the broker acknowledged it. */
 int bss_bus_publish(bss_bus *bus, int64_t sequence, const char *subject, const char *payload,
                     size_t len, char *err);
+
+/* Waits up to timeout_ms (0: does not wait) for the backend to confirm
+ * published events and sets *confirmed to the highest sequence such that
+ * every event published up to it is safe (Kafka: its delivery report came
+ * back from the broker), or leaves it unchanged when nothing new is
+ * confirmed. Returns BSS_OK, or BSS_ERR_IO when an event the backend had
+ * taken failed for good: everything published after *confirmed must be
+ * published again, in order (the backend forgets what it had pending). */
+int bss_bus_confirm(bss_bus *bus, int timeout_ms, int64_t *confirmed, char *err);
 
 /* Tells subscribers the producer's head sequence, so one that missed the
  * newest events notices and catches up (no-op on backends that need none). */
@@ -105,7 +119,8 @@ int bss_bus_poll(bss_bus *bus, int timeout_ms, bss_bus_position_fn position,
                  bss_bus_apply_fn apply, void *ctx, char *err);
 
 /* 1 once every subscribed stream has been caught up with its producer at
- * least once since open, else 0. */
+ * least once since open, else 0. Backends that can tell (Kafka) also give 0
+ * while no progress is possible (every broker unreachable). */
 int bss_bus_caught_up(const bss_bus *bus);
 
 /* The sum over subscribed streams of (last known head - applied position). */
@@ -114,12 +129,14 @@ int64_t bss_bus_lag(const bss_bus *bus);
 /* Closes sockets and stops serving; NULL is fine. */
 void bss_bus_close(bss_bus *bus);
 
-/* The backend interface, implemented by bus_nng.c (and later bus_kafka.c). */
+/* The backend interface, implemented by bus_nng.c and bus_kafka.c. */
 typedef struct bss_bus_ops {
     const char *name;
     int (*open)(const bss_bus_options *options, void **state, char *err);
     int (*publish)(void *state, int64_t sequence, const char *subject, const char *payload,
                    size_t len, char *err);
+    /* NULL: everything published is confirmed at once. */
+    int (*confirm)(void *state, int timeout_ms, int64_t *confirmed, char *err);
     int (*announce_head)(void *state, int64_t head);
     int (*subscribe)(void *state, const char *stream, char *err);
     int (*poll)(void *state, int timeout_ms, bss_bus_position_fn position,
@@ -130,5 +147,6 @@ typedef struct bss_bus_ops {
 } bss_bus_ops;
 
 extern const bss_bus_ops bss_bus_nng_ops;
+extern const bss_bus_ops bss_bus_kafka_ops;
 
 #endif

@@ -8,7 +8,8 @@
  *   BSS_<SERVICE>_DB      store file, default <data_dir>/<service>.db
  *   BSS_SQLITE_SYNC       NORMAL (default: survives a process crash) or FULL
  *                         (survives power loss)
- *   BSS_BUS               bus backend, default nng (see bus.h / bus_nng.c)
+ *   BSS_BUS               bus backend: nng (default, bus_nng.c) or kafka
+ *                         (bus_kafka.c, BSS_KAFKA_* settings; see README)
  *   BSS_FAILPOINT_RELAY_KILL_BEFORE_SEQ  test hook, see relay.h
  */
 #ifndef BSS_EVENTCORE_H
@@ -39,6 +40,10 @@ typedef struct bss_eventcore_options {
     /* Creates the service's domain tables; run in a write transaction after
      * the store opens and before anything can apply events. May be NULL. */
     int (*schema)(sqlite3 *db, char *err);
+    /* The event types the handler acts on, passed to the consumer
+     * (consumer.h: others are passed without decoding). NULL / 0: all. */
+    const char *const *types;
+    size_t ntypes;
 } bss_eventcore_options;
 
 /* Opens the store, the bus (serving this service's log), starts the relay

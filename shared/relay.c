@@ -1,17 +1,22 @@
 /*
  * relay.c - see relay.h.
  *
- * The relay keeps two marks: `published`, the last sequence handed to the
- * bus, and `acked`, the last one whose outbox row was deleted. It reads only
- * the outbox entries after `published` (through a feed: its own read
+ * The relay keeps three marks: `published`, the last sequence handed to the
+ * bus; `confirmed`, the last one up to which the bus confirmed every event
+ * (bss_bus_confirm: at once on nng, after the broker's delivery report on
+ * Kafka); and `acked`, the last one whose outbox row was deleted. It reads
+ * only the outbox entries after `published` (through a feed: its own read
  * connection with statements prepared once), so acknowledging can lag
  * behind publishing. Acknowledging is a write transaction that competes with
  * the service's own appends for the write lock and the WAL, so it is done at
  * most every ACK_EVERY_MS or ACK_EVERY_EVENTS events, whichever comes first,
- * and always before the relay stops. The outbox contract is unchanged: a row
- * is deleted only after its event was published. A crash re-publishes what
- * was published but not yet acknowledged; consumers drop those as
- * duplicates (their inbox position is already past them).
+ * and always before the relay stops. The outbox contract: a row is deleted
+ * only after its event was confirmed. When the bus reports that an event it
+ * had taken failed for good, `published` goes back to `confirmed` and
+ * everything after it is published again, in order. A crash re-publishes
+ * what was published but not yet acknowledged; consumers drop those as
+ * duplicates (their inbox position, or on Kafka the event's source
+ * sequence, is already past them).
  */
 #include "relay.h"
 
@@ -27,6 +32,8 @@
 #define RELAY_BATCH 512
 #define ACK_EVERY_EVENTS 512
 #define ACK_EVERY_MS 50
+#define CONFIRM_WAIT_MS 20   /* longest wait for confirmations before re-reading the outbox */
+#define STOP_CONFIRM_MS 5000 /* how long a stopping relay waits for the last confirmations */
 
 struct bss_relay {
     bss_relay_options o;
@@ -34,6 +41,7 @@ struct bss_relay {
     _Atomic int stopping;
     bss_store_feed *feed; /* NULL: read through the store's pool instead */
     int64_t published;    /* last sequence handed to the bus */
+    int64_t confirmed;    /* every event up to here is confirmed by the bus */
     int64_t acked;        /* outbox rows up to here are deleted */
     int64_t acked_ms;     /* monotonic time of the last ack (or of start) */
 };
@@ -62,24 +70,40 @@ static int publish_record(void *ctx, int64_t sequence, const char *json, size_t 
     return 0;
 }
 
-/* Deletes the outbox rows of everything published so far. */
+/* Collects the bus's confirmations, waiting up to timeout_ms. When the bus
+ * lost events it had taken, publishing starts again after the last
+ * confirmed one. */
+static void collect_confirmations(bss_relay *r, int timeout_ms)
+{
+    char err[BSS_ERRLEN] = "";
+    if (r->published <= r->confirmed)
+        return;
+    if (bss_bus_confirm(r->o.bus, timeout_ms, &r->confirmed, err) != BSS_OK) {
+        bss_log_warn(r->o.log, "the bus lost events after sequence %lld, publishing them "
+                               "again: %s",
+                     (long long)r->confirmed, err);
+        r->published = r->confirmed;
+    }
+}
+
+/* Deletes the outbox rows of everything confirmed so far. */
 static void ack(bss_relay *r)
 {
     char err[BSS_ERRLEN];
-    if (r->published <= r->acked)
+    if (r->confirmed <= r->acked)
         return;
-    if (bss_store_outbox_ack(r->o.store, r->published, err) != BSS_OK) {
+    if (bss_store_outbox_ack(r->o.store, r->confirmed, err) != BSS_OK) {
         bss_log_warn(r->o.log, "outbox ack failed (will retry): %s", err);
         return;
     }
-    r->acked = r->published;
+    r->acked = r->confirmed;
     r->acked_ms = bss_monotonic_ms();
 }
 
 static int ack_due(const bss_relay *r, int64_t now)
 {
-    return r->published > r->acked &&
-           (r->published - r->acked >= ACK_EVERY_EVENTS || now - r->acked_ms >= ACK_EVERY_MS);
+    return r->confirmed > r->acked &&
+           (r->confirmed - r->acked >= ACK_EVERY_EVENTS || now - r->acked_ms >= ACK_EVERY_MS);
 }
 
 /* Publishes one batch; returns how many events went out, or -1 on error. */
@@ -124,6 +148,7 @@ static void *relay_main(void *arg)
     r->acked_ms = quiet_since;
     while (!atomic_load(&r->stopping)) {
         int published = drain_once(r);
+        collect_confirmations(r, 0);
         int64_t now = bss_monotonic_ms();
         if (published > 0)
             quiet_since = now;
@@ -132,7 +157,14 @@ static void *relay_main(void *arg)
         if (published > 0)
             continue;
         int timeout = r->o.heartbeat_ms - (int)(now - quiet_since);
-        if (r->published > r->acked) {
+        if (r->published > r->confirmed) {
+            /* The bus still owes confirmations (Kafka's delivery reports):
+             * wait for them instead of for a commit, briefly, so that new
+             * outbox entries are still picked up soon. */
+            collect_confirmations(r, CONFIRM_WAIT_MS);
+            continue;
+        }
+        if (r->confirmed > r->acked) {
             int until_ack = ACK_EVERY_MS - (int)(now - r->acked_ms);
             if (until_ack < timeout)
                 timeout = until_ack;
@@ -150,6 +182,14 @@ static void *relay_main(void *arg)
     }
     while (drain_once(r) > 0)
         ; /* graceful flush */
+    int64_t give_up = bss_monotonic_ms() + STOP_CONFIRM_MS;
+    while (r->published > r->confirmed && bss_monotonic_ms() < give_up) {
+        collect_confirmations(r, 100);
+        if (r->published == r->confirmed)
+            break;
+        while (drain_once(r) > 0)
+            ; /* republish what the bus lost, if it did */
+    }
     ack(r);
     announce_head(r);
     bss_store_feed_close(r->feed);

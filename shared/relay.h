@@ -3,8 +3,10 @@
  *
  * One thread per producing service. It wakes on every commit that appended
  * events (or every heartbeat interval), hands the outbox's events to the bus
- * in sequence order and deletes their outbox rows only after the bus took
- * them, so a crash between commit and publish loses nothing: the restarted
+ * in sequence order and deletes their outbox rows only after the bus
+ * confirmed them (bss_bus_confirm: nng at once, Kafka once the broker's
+ * delivery report is back; what the bus lost is published again), so a
+ * crash between commit and publish loses nothing: the restarted
  * relay publishes what is still in the outbox. Deleting is batched: at most
  * every 50 ms or 512 events, whichever comes first, and on stop; so after a
  * crash up to that many already-published events are published again (the

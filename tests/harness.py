@@ -57,6 +57,7 @@ class Processes:
     def __init__(self, workdir):
         self.workdir = workdir
         self.procs = {}
+        self.stop_last = set()  # infrastructure (a broker) the others need to stop cleanly
         atexit.register(self.stop_all)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
@@ -97,8 +98,17 @@ class Processes:
                 proc.wait(timeout=10)
         return proc.returncode
 
+    def adopt(self, name, proc, stop_last=False):
+        """Takes a process started elsewhere (e.g. with pipes) into the set
+        stopped by stop_all; stop_last ones are stopped after all others."""
+        self.procs[name] = proc
+        if stop_last:
+            self.stop_last.add(name)
+
     def stop_all(self):
-        for name in list(self.procs):
+        names = [n for n in self.procs if n not in self.stop_last]
+        names += [n for n in self.procs if n in self.stop_last]
+        for name in names:
             try:
                 self.stop(name, timeout=5.0)
             except Exception:

@@ -6,6 +6,7 @@ import http.server
 import json
 import os
 import socket
+import subprocess
 import threading
 
 from harness import Processes, query, wait_until
@@ -122,17 +123,70 @@ class SmsSink:
         self.server.server_close()
 
 
+# The services whose event topics a Kafka-mode system creates up front.
+KAFKA_STREAMS = ("customer", "rater", "billing", "settlement", "mypage")
+
+
+class KafkaMock:
+    """bssiot-kafka-mock (tests/kafka/kafka_mock.c): librdkafka's mock
+    cluster as a process of its own; `command` drives its faults (see the
+    program's header: down/up B, leader TOPIC PART B, errors APIKEY ERR N)."""
+
+    def __init__(self, bin_dir, workdir, procs, brokers=3, partitions=1,
+                 topics=None, prefix="bssiot", name="kafka"):
+        topics = list(topics if topics is not None else
+                      [f"{prefix}.{s}.events" for s in KAFKA_STREAMS])
+        log = open(os.path.join(workdir, f"{name}.log"), "ab")
+        self.proc = subprocess.Popen(
+            [os.path.join(bin_dir, "bssiot-kafka-mock"), "--brokers", str(brokers),
+             "--partitions", str(partitions)] + topics,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+            start_new_session=True)
+        log.close()
+        procs.adopt(name, self.proc, stop_last=True)
+        self.lock = threading.Lock()
+        self.bootstraps = self.proc.stdout.readline().decode().strip()
+        if not self.bootstraps:
+            raise RuntimeError("bssiot-kafka-mock did not start")
+
+    def command(self, line):
+        """Sends one command; returns its answer, raising on an error."""
+        with self.lock:
+            self.proc.stdin.write((line + "\n").encode())
+            self.proc.stdin.flush()
+            answer = self.proc.stdout.readline().decode().strip()
+        if not answer.startswith("ok") and line != "bootstraps":
+            raise RuntimeError(f"kafka mock: {line}: {answer}")
+        return answer
+
+
+def test_bus():
+    """The bus the tests run on: BSS_TEST_BUS (nng, the default, or kafka)."""
+    return os.environ.get("BSS_TEST_BUS", "nng")
+
+
 class System:
     """Starts and stops the services of one system; every process goes
-    through `procs`, so it is stopped whatever happens."""
+    through `procs`, so it is stopped whatever happens. With BSS_TEST_BUS=kafka
+    (or bus="kafka") it first starts a mock Kafka cluster (`self.kafka`) and
+    runs every service on the Kafka bus; the tests stay the same."""
 
-    def __init__(self, bin_dir, workdir, procs, extra_env=None):
+    def __init__(self, bin_dir, workdir, procs, extra_env=None, bus=None, kafka_partitions=1):
         self.bin_dir = bin_dir
         self.data_dir = os.path.join(workdir, "data")
         os.makedirs(self.data_dir, exist_ok=True)
         self.procs = procs
         self.port = free_port_block()
         self.extra_env = dict(extra_env or {})
+        self.bus = bus or test_bus()
+        self.kafka = None
+        if self.bus == "kafka":
+            self.kafka = KafkaMock(bin_dir, workdir, procs, partitions=kafka_partitions)
+            self.extra_env.setdefault("BSS_BUS", "kafka")
+            self.extra_env.setdefault("BSS_KAFKA_BROKERS", self.kafka.bootstraps)
+            # The mock broker holds an empty fetch for the whole wait (a real
+            # one answers as soon as data arrives): keep hops short in tests.
+            self.extra_env.setdefault("BSS_KAFKA_PROPERTY_FETCH_WAIT_MAX_MS", "10")
 
     def service_port(self, name):
         return self.port + PORT_OFFSETS[name]
