@@ -1,0 +1,460 @@
+/*
+ * test_mypage_projection.c - the "my page" projection and its read side on
+ * real SQLite stores, without a bus.
+ *
+ * Pins down: the same events give byte-identical tables whether the three
+ * streams are interleaved event by event (one transaction each, the
+ * per-call path), applied stream after stream (the kept-statements path of
+ * a rebuild), or in the reverse stream order and then all over again
+ * (re-applying changes nothing); usage sums beyond 2^53 stay exact up to
+ * the JSON; currentUsage is the latest period and says when it is closed;
+ * lastOrder follows the order's outcome (reason only when rejected);
+ * asOf is the latest event time touching the customer, formatted in the
+ * billing time zone; strings are JSON-escaped; contract violations are
+ * BSS_ERR_INVALID and leave nothing half-applied; events from the wrong
+ * source are ignored; the route answers 200 application/json and 404
+ * problem+json over real HTTP.
+ */
+#include "bss_error.h"
+#include "check.h"
+#include "http.h"
+#include "isotime.h"
+#include "mypage/mypage.h"
+#include "mypage/projection.h"
+#include "testutil.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static check_counts C;
+
+#define T0 1792800000000LL /* 2026-10-25T... UTC, a base for event times */
+
+/* One event of the fixture: its stream's sequence is its position in the
+ * stream's array (1-based), its time T0 + ms. */
+typedef struct fx_event {
+    const char *type;
+    const char *subject;
+    const char *data;
+    long long ms;
+} fx_event;
+
+static const fx_event CUSTOMER[] = {
+    {"OrderCreated", "L1",
+     "{\"orderId\":\"o1\",\"type\":\"OPEN\",\"status\":\"COMPLETED\","
+     "\"effectiveAt\":\"2026-09-01T00:00:00+09:00\",\"line\":{\"customerId\":\"C1\","
+     "\"svcContNo\":\"L1\",\"svcContStatus\":\"ACTIVE\",\"productCd\":\"IOT-BASIC\","
+     "\"productNm\":\"Basic \\\"q\\\" \\\\ \\u0001 \xed\x95\x9c\",\"productTarif\":3000,"
+     "\"apnCd\":\"iot.meter\",\"email\":\"\"}}",
+     10},
+    {"LineStatusChanged", "L1",
+     "{\"orderId\":\"o1\",\"from\":null,\"to\":\"ACTIVE\","
+     "\"effectiveAt\":\"2026-09-01T00:00:00+09:00\",\"customerId\":\"C1\"}",
+     11},
+    {"OrderCompleted", "L1",
+     "{\"orderId\":\"o1\",\"type\":\"OPEN\",\"effectiveAt\":\"2026-09-01T00:00:00+09:00\"}", 12},
+    {"OrderCreated", "L2",
+     "{\"orderId\":\"o2\",\"type\":\"OPEN\",\"status\":\"COMPLETED\","
+     "\"effectiveAt\":\"2026-09-01T00:00:00+09:00\",\"line\":{\"customerId\":\"C1\","
+     "\"svcContNo\":\"L2\",\"productCd\":\"IOT-PLUS\",\"productNm\":\"IoT Plus\","
+     "\"productTarif\":9900,\"apnCd\":\"iot.tracker\"}}",
+     20},
+    {"LineStatusChanged", "L2",
+     "{\"orderId\":\"o2\",\"from\":null,\"to\":\"ACTIVE\","
+     "\"effectiveAt\":\"2026-09-01T00:00:00+09:00\",\"customerId\":\"C1\"}",
+     21},
+    {"OrderCompleted", "L2",
+     "{\"orderId\":\"o2\",\"type\":\"OPEN\",\"effectiveAt\":\"2026-09-01T00:00:00+09:00\"}", 22},
+    {"OrderCreated", "L2",
+     "{\"orderId\":\"o3\",\"type\":\"TERMINATE\",\"status\":\"PENDING\","
+     "\"effectiveAt\":\"2026-10-20T00:00:00+09:00\",\"line\":{\"customerId\":\"C1\","
+     "\"svcContNo\":\"L2\",\"productCd\":\"IOT-PLUS\",\"productNm\":\"IoT Plus\","
+     "\"productTarif\":9900,\"apnCd\":\"iot.tracker\"}}",
+     30},
+    {"TerminationRequested", "L2",
+     "{\"orderId\":\"o3\",\"effectiveAt\":\"2026-10-20T00:00:00+09:00\"}", 31},
+    {"OrderRejected", "L2", "{\"orderId\":\"o3\",\"type\":\"TERMINATE\","
+                            "\"reason\":\"ALREADY_TERMINATED\"}", 40},
+    {"OrderCreated", "L3",
+     "{\"orderId\":\"o4\",\"type\":\"OPEN\",\"status\":\"COMPLETED\","
+     "\"effectiveAt\":\"2026-09-01T00:00:00+09:00\",\"line\":{\"customerId\":\"C2\","
+     "\"svcContNo\":\"L3\",\"productCd\":\"IOT-BASIC\",\"productNm\":\"IoT Basic\","
+     "\"productTarif\":3000,\"apnCd\":\"iot.vend\"}}",
+     50},
+    /* A SUSPEND of L1 completing at once, without a line snapshot. */
+    {"OrderCreated", "L1",
+     "{\"orderId\":\"o5\",\"type\":\"SUSPEND\",\"status\":\"COMPLETED\","
+     "\"effectiveAt\":\"2026-10-21T00:00:00+09:00\"}",
+     60},
+    {"LineStatusChanged", "L1",
+     "{\"orderId\":\"o5\",\"from\":\"ACTIVE\",\"to\":\"SUSPENDED\","
+     "\"effectiveAt\":\"2026-10-21T00:00:00+09:00\",\"customerId\":\"C1\"}",
+     61},
+    {"OrderCompleted", "L1",
+     "{\"orderId\":\"o5\",\"type\":\"SUSPEND\",\"effectiveAt\":\"2026-10-21T00:00:00+09:00\"}",
+     62},
+};
+
+static const fx_event RATER[] = {
+    {"RaterCreated", "L1",
+     "{\"customerId\":\"C1\",\"apnCd\":\"iot.meter\",\"useYn\":\"Y\",\"productCd\":\"IOT-BASIC\"}",
+     13},
+    {"UsageRated", "L1",
+     "{\"fileName\":\"a.csv\",\"fileId\":1,\"periods\":[{\"period\":\"2026-09\",\"bytes\":\"100\","
+     "\"records\":1},{\"period\":\"2026-10\",\"bytes\":\"9007199254740993\",\"records\":2}]}",
+     70},
+    {"UsageRated", "L1",
+     "{\"fileName\":\"b.csv\",\"fileId\":2,\"periods\":[{\"period\":\"2026-10\",\"bytes\":\"7\","
+     "\"records\":1}]}",
+     80},
+    {"UsageRated", "L2",
+     "{\"fileName\":\"b.csv\",\"fileId\":2,\"periods\":[{\"period\":\"2026-09\",\"bytes\":\"5\","
+     "\"records\":1}]}",
+     81},
+    {"AuCloseStarted", "2026-10", "{\"period\":\"2026-10\",\"customerPosition\":9}", 90},
+    {"UsageMoved", "L1",
+     "{\"period\":\"2026-10\",\"customerId\":\"C1\",\"usageBytes\":\"9007199254741000\","
+     "\"records\":3}",
+     91},
+    {"UsageRated", "L3",
+     "{\"fileName\":\"c.csv\",\"fileId\":3,\"periods\":[{\"period\":\"2026-11\",\"bytes\":\"5\","
+     "\"records\":1}]}",
+     95},
+};
+
+static const fx_event BILLING[] = {
+    {"ChargeInfoCreated", "L1",
+     "{\"customerId\":\"C1\",\"productCd\":\"IOT-BASIC\",\"productNm\":\"IoT Basic\","
+     "\"productTarif\":3000,\"includedMb\":100,\"perMbRate\":20}",
+     14},
+    {"InvoiceIssued", "INV-202610-C1",
+     "{\"invoiceId\":\"INV-202610-C1\",\"customerId\":\"C1\",\"period\":\"2026-10\","
+     "\"email\":\"\",\"lines\":[],\"subtotal\":3000,\"vat\":300,\"total\":3300,"
+     "\"status\":\"ISSUED\",\"issuedAt\":\"2026-11-01T00:00:00+09:00\"}",
+     100},
+    {"InvoiceIssued", "INV-202609-C1",
+     "{\"invoiceId\":\"INV-202609-C1\",\"customerId\":\"C1\",\"period\":\"2026-09\","
+     "\"email\":\"\",\"lines\":[],\"subtotal\":1000,\"vat\":100,\"total\":1100,"
+     "\"status\":\"ISSUED\",\"issuedAt\":\"2026-10-01T00:00:00+09:00\"}",
+     85},
+};
+
+#define COUNT(a) (sizeof(a) / sizeof *(a))
+
+typedef struct stream {
+    const char *source;
+    const fx_event *events;
+    size_t n;
+} stream;
+
+static const stream STREAMS[] = {
+    {"customer", CUSTOMER, COUNT(CUSTOMER)},
+    {"rater", RATER, COUNT(RATER)},
+    {"billing", BILLING, COUNT(BILLING)},
+};
+
+/* The i-th (0-based) event of s as the consumer would hand it over. */
+static bss_event *make(const stream *s, size_t i)
+{
+    bss_event *ev = tu_event(&C, s->source, s->events[i].type, s->events[i].subject,
+                             s->events[i].data);
+    if (ev != NULL) {
+        ev->sequence = (int64_t)i + 1;
+        ev->time_ms = T0 + s->events[i].ms;
+    }
+    return ev;
+}
+
+static bss_store *open_store(const char *dir, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s.db", dir, name);
+    bss_store *store = NULL;
+    CHECK(&C, tu_open_store(path, "mypage", &store) == BSS_OK);
+    CHECK(&C, store != NULL && tu_apply_schema(store, mypage_projection_schema) == BSS_OK);
+    return store;
+}
+
+/* Applies one event in a transaction of its own with the per-call path. */
+static int apply_alone(bss_store *store, const bss_event *ev)
+{
+    char err[BSS_ERRLEN] = "";
+    CHECK(&C, bss_store_begin(store, err) == BSS_OK);
+    int rc = mypage_projection_apply(bss_store_db(store), ev, err);
+    if (rc == BSS_OK)
+        CHECK(&C, bss_store_commit(store, err) == BSS_OK);
+    else
+        bss_store_rollback(store);
+    return rc;
+}
+
+/* Every projection table dumped as text (columns '|', rows '\n'). */
+static char *dump(bss_store *store)
+{
+    sqlite3 *db = NULL;
+    char err[BSS_ERRLEN] = "";
+    CHECK(&C, bss_store_snapshot_begin(store, &db, err) == BSS_OK);
+    size_t cap = 1 << 16, len = 0;
+    char *out = calloc(1, cap);
+    for (const mypage_projection_table *t = mypage_projection_tables; t->name != NULL; t++) {
+        sqlite3_stmt *st = NULL;
+        CHECK(&C, sqlite3_prepare_v2(db, t->dump_sql, -1, &st, NULL) == SQLITE_OK);
+        len += (size_t)snprintf(out + len, cap - len, "[%s]\n", t->name);
+        while (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+            for (int c = 0; c < sqlite3_column_count(st); c++) {
+                const char *v = (const char *)sqlite3_column_text(st, c);
+                len += (size_t)snprintf(out + len, cap - len, "%s%s", c ? "|" : "",
+                                        v ? v : "NULL");
+            }
+            len += (size_t)snprintf(out + len, cap - len, "\n");
+        }
+        sqlite3_finalize(st);
+        CHECK(&C, len < cap - 1);
+    }
+    bss_store_snapshot_end(store, db);
+    return out;
+}
+
+/* ---- order independence and idempotency ------------------------------ */
+
+static void test_any_order_same_tables(const char *dir, char **reference)
+{
+    /* A: interleaved, one event per transaction, per-call statements. */
+    bss_store *a = open_store(dir, "interleaved");
+    size_t longest = COUNT(CUSTOMER);
+    for (size_t i = 0; i < longest; i++) {
+        for (size_t s = 0; s < COUNT(STREAMS); s++) {
+            if (i >= STREAMS[s].n)
+                continue;
+            bss_event *ev = make(&STREAMS[s], i);
+            CHECK(&C, ev != NULL && apply_alone(a, ev) == BSS_OK);
+            bss_event_free(ev);
+        }
+    }
+    /* B: stream after stream in one transaction, kept statements. */
+    bss_store *b = open_store(dir, "streams");
+    char err[BSS_ERRLEN] = "";
+    mypage_projection *p = NULL;
+    CHECK(&C, bss_store_begin(b, err) == BSS_OK);
+    CHECK(&C, mypage_projection_open(bss_store_db(b), &p, err) == BSS_OK);
+    for (size_t s = 0; s < COUNT(STREAMS); s++) {
+        for (size_t i = 0; i < STREAMS[s].n; i++) {
+            bss_event *ev = make(&STREAMS[s], i);
+            CHECK(&C, ev != NULL && mypage_projection_apply_with(p, ev, err) == BSS_OK);
+            bss_event_free(ev);
+        }
+    }
+    CHECK(&C, bss_store_commit(b, err) == BSS_OK);
+    /* C: the reverse stream order, then everything once more. */
+    bss_store *c = open_store(dir, "reverse");
+    mypage_projection *q = NULL;
+    CHECK(&C, bss_store_begin(c, err) == BSS_OK);
+    CHECK(&C, mypage_projection_open(bss_store_db(c), &q, err) == BSS_OK);
+    for (int round = 0; round < 2; round++) {
+        for (size_t s = COUNT(STREAMS); s-- > 0;) {
+            for (size_t i = 0; i < STREAMS[s].n; i++) {
+                bss_event *ev = make(&STREAMS[s], i);
+                CHECK(&C, ev != NULL && mypage_projection_apply_with(q, ev, err) == BSS_OK);
+                bss_event_free(ev);
+            }
+        }
+    }
+    CHECK(&C, bss_store_commit(c, err) == BSS_OK);
+    /* And single events again, behind the rows' positions: no change. */
+    bss_event *again = make(&STREAMS[1], 2);
+    CHECK(&C, again != NULL && apply_alone(a, again) == BSS_OK);
+    bss_event_free(again);
+
+    char *da = dump(a), *db = dump(b), *dc = dump(c);
+    CHECK(&C, strcmp(da, db) == 0);
+    CHECK(&C, strcmp(da, dc) == 0);
+    if (strcmp(da, db) != 0 || strcmp(da, dc) != 0)
+        fprintf(stderr, "interleaved:\n%s\nstreams:\n%s\nreverse:\n%s\n", da, db, dc);
+    CHECK(&C, strstr(da, "L1|2026-10|9007199254741000|3\n") != NULL);
+    CHECK(&C, strstr(da, "L1|2026-09|100|1\n") != NULL);
+    CHECK(&C, strstr(da, "L1|2026-10|3|") != NULL); /* 3 = the rater seq of its last file */
+    *reference = da;
+    free(db);
+    free(dc);
+    mypage_projection_close(p);
+    mypage_projection_close(q);
+    bss_store_close(b);
+    bss_store_close(c);
+    bss_store_close(a);
+}
+
+/* ---- the view ------------------------------------------------------- */
+
+static void test_view(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/interleaved.db", dir);
+    bss_store *store = NULL;
+    CHECK(&C, tu_open_store(path, "mypage", &store) == BSS_OK);
+    mypage_reads *reads = NULL;
+    char err[BSS_ERRLEN] = "";
+    CHECK(&C, mypage_reads_open(store, &reads, err) == BSS_OK);
+    mypage_reader *lease = NULL;
+    const char *json = NULL;
+    size_t len = 0;
+    CHECK(&C, mypage_reads_render(reads, "C1", &lease, &json, &len, err) == BSS_OK);
+    CHECK(&C, json != NULL && strlen(json) == len);
+    /* Exact beyond 2^53: checked in the text, since a double cannot. */
+    CHECK(&C, json != NULL && strstr(json, "\"currentUsage\":{\"period\":\"2026-10\","
+                                           "\"bytes\":9007199254741000,\"closed\":true}") != NULL);
+    cJSON *v = json != NULL ? cJSON_Parse(json) : NULL;
+    CHECK(&C, v != NULL);
+    mypage_reads_done(reads, lease);
+    CHECK(&C, strcmp(tu_jstr(v, "customerId"), "C1") == 0);
+    const cJSON *lines = cJSON_GetObjectItemCaseSensitive(v, "lines");
+    CHECK(&C, cJSON_GetArraySize(lines) == 2);
+    const cJSON *l1 = cJSON_GetArrayItem(lines, 0), *l2 = cJSON_GetArrayItem(lines, 1);
+    CHECK(&C, strcmp(tu_jstr(l1, "svcContNo"), "L1") == 0);
+    CHECK(&C, strcmp(tu_jstr(l1, "productNm"), "Basic \"q\" \\ \x01 \xed\x95\x9c") == 0);
+    CHECK(&C, strcmp(tu_jstr(l1, "svcContStatus"), "SUSPENDED") == 0);
+    CHECK(&C, strcmp(tu_jstr(l1, "apnCd"), "iot.meter") == 0);
+    const cJSON *o1 = cJSON_GetObjectItemCaseSensitive(l1, "lastOrder");
+    CHECK(&C, strcmp(tu_jstr(o1, "orderId"), "o5") == 0);
+    CHECK(&C, strcmp(tu_jstr(o1, "type"), "SUSPEND") == 0);
+    CHECK(&C, strcmp(tu_jstr(o1, "status"), "COMPLETED") == 0);
+    CHECK(&C, cJSON_GetObjectItemCaseSensitive(o1, "reason") == NULL);
+    CHECK(&C, strcmp(tu_jstr(l2, "svcContNo"), "L2") == 0);
+    CHECK(&C, strcmp(tu_jstr(l2, "productCd"), "IOT-PLUS") == 0);
+    CHECK(&C, strcmp(tu_jstr(l2, "svcContStatus"), "ACTIVE") == 0);
+    const cJSON *o2 = cJSON_GetObjectItemCaseSensitive(l2, "lastOrder");
+    CHECK(&C, strcmp(tu_jstr(o2, "orderId"), "o3") == 0);
+    CHECK(&C, strcmp(tu_jstr(o2, "status"), "REJECTED") == 0);
+    CHECK(&C, strcmp(tu_jstr(o2, "reason"), "ALREADY_TERMINATED") == 0);
+    const cJSON *u2 = cJSON_GetObjectItemCaseSensitive(l2, "currentUsage");
+    CHECK(&C, strcmp(tu_jstr(u2, "period"), "2026-09") == 0);
+    CHECK(&C, tu_jnum(u2, "bytes") == 5);
+    CHECK(&C, cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(u2, "closed")));
+    const cJSON *inv = cJSON_GetObjectItemCaseSensitive(v, "invoices");
+    CHECK(&C, cJSON_GetArraySize(inv) == 2);
+    CHECK(&C, strcmp(tu_jstr(cJSON_GetArrayItem(inv, 0), "invoiceId"), "INV-202609-C1") == 0);
+    CHECK(&C, strcmp(tu_jstr(cJSON_GetArrayItem(inv, 1), "period"), "2026-10") == 0);
+    CHECK(&C, tu_jnum(cJSON_GetArrayItem(inv, 1), "total") == 3300);
+    CHECK(&C, strcmp(tu_jstr(cJSON_GetArrayItem(inv, 1), "status"), "ISSUED") == 0);
+    /* asOf: the InvoiceIssued at T0+100 is C1's latest event (L3's usage at
+     * T0+95 is C2's). */
+    char expected[BSS_TIME_LEN + 8];
+    CHECK(&C, bss_time_format(T0 + 100, expected, sizeof expected) == BSS_OK);
+    CHECK(&C, strcmp(tu_jstr(v, "asOf"), expected) == 0);
+    CHECK(&C, strstr(tu_jstr(v, "asOf"), "+09:00") != NULL);
+    cJSON_Delete(v);
+
+    /* C2: one line, no invoices, no status change seen yet. */
+    CHECK(&C, mypage_reads_render(reads, "C2", &lease, &json, &len, err) == BSS_OK);
+    v = cJSON_Parse(json);
+    mypage_reads_done(reads, lease);
+    const cJSON *l3 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(v, "lines"), 0);
+    CHECK(&C, cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(l3, "svcContStatus")));
+    CHECK(&C, cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(v, "invoices")) == 0);
+    CHECK(&C, bss_time_format(T0 + 95, expected, sizeof expected) == BSS_OK);
+    CHECK(&C, strcmp(tu_jstr(v, "asOf"), expected) == 0);
+    cJSON_Delete(v);
+
+    CHECK(&C, mypage_reads_render(reads, "NOBODY", &lease, &json, &len, err) ==
+                  BSS_ERR_NOTFOUND);
+    mypage_reads_done(reads, lease);
+
+    /* Over HTTP. */
+    bss_http *http = tu_http_new("mypage");
+    CHECK(&C, http != NULL && mypage_routes_register(http, reads, err) == BSS_OK);
+    CHECK(&C, http != NULL && bss_http_start(http, err) == BSS_OK);
+    int port = http != NULL ? bss_http_port(http) : -1;
+    static tu_body body;
+    char ctype[128] = "";
+    CHECK(&C, tu_http_get(port, "/mypage/C1", NULL, &body, ctype) == 200);
+    CHECK(&C, strncmp(ctype, "application/json", 16) == 0);
+    CHECK(&C, strstr(body.buf, "\"bytes\":9007199254741000") != NULL);
+    CHECK(&C, tu_http_get(port, "/mypage/NOBODY", NULL, &body, ctype) == 404);
+    CHECK(&C, strncmp(ctype, "application/problem+json", 24) == 0);
+    CHECK(&C, strstr(body.buf, "\"code\":\"CUSTOMER_NOT_FOUND\"") != NULL);
+    bss_http_free(http);
+    mypage_reads_close(reads);
+    bss_store_close(store);
+}
+
+/* ---- contract violations -------------------------------------------- */
+
+static void expect_invalid(bss_store *store, const char *source, const char *type,
+                           const char *subject, const char *data, int64_t sequence)
+{
+    bss_event *ev = tu_event(&C, source, type, subject, data);
+    if (ev == NULL)
+        return;
+    ev->sequence = sequence;
+    int rc = apply_alone(store, ev);
+    CHECK(&C, rc == BSS_ERR_INVALID);
+    if (rc != BSS_ERR_INVALID)
+        fprintf(stderr, "%s %s was not refused: %d\n", type, data, rc);
+    bss_event_free(ev);
+}
+
+static void test_invalid_events(const char *dir, const char *reference)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/interleaved.db", dir);
+    bss_store *store = NULL;
+    CHECK(&C, tu_open_store(path, "mypage", &store) == BSS_OK);
+    /* A good first period and a bad second one: nothing of it is kept. */
+    expect_invalid(store, "rater", "UsageRated", "L1",
+                   "{\"periods\":[{\"period\":\"2026-12\",\"bytes\":\"1\",\"records\":1},"
+                   "{\"period\":\"2026-12\",\"bytes\":\"-1\",\"records\":1}]}",
+                   100);
+    expect_invalid(store, "rater", "UsageRated", "L1",
+                   "{\"periods\":[{\"period\":\"2026-12\",\"bytes\":\"99999999999999999999\","
+                   "\"records\":1}]}",
+                   100);
+    expect_invalid(store, "rater", "UsageRated", "L1",
+                   "{\"periods\":[{\"period\":\"2026-13\",\"bytes\":\"1\",\"records\":1}]}", 100);
+    expect_invalid(store, "rater", "UsageRated", "L1", "{\"periods\":[]}", 100);
+    expect_invalid(store, "rater", "UsageRated", "L1",
+                   "{\"periods\":[{\"period\":\"2026-12\",\"bytes\":1,\"records\":1}]}", 100);
+    expect_invalid(store, "rater", "AuCloseStarted", "2026-12", "{\"period\":\"12/2026\"}", 100);
+    expect_invalid(store, "customer", "OrderCreated", "L9",
+                   "{\"type\":\"OPEN\",\"effectiveAt\":\"2026-09-01T00:00:00+09:00\"}", 100);
+    expect_invalid(store, "customer", "LineStatusChanged", "L1",
+                   "{\"orderId\":\"o9\",\"to\":\"ASLEEP\","
+                   "\"effectiveAt\":\"2026-09-01T00:00:00+09:00\"}",
+                   100);
+    expect_invalid(store, "customer", "OrderRejected", "L1", "{\"orderId\":\"o5\"}", 100);
+    expect_invalid(store, "billing", "InvoiceIssued", "INV-X",
+                   "{\"invoiceId\":\"INV-Y\",\"customerId\":\"C1\",\"period\":\"2026-10\","
+                   "\"total\":1,\"status\":\"ISSUED\"}",
+                   100);
+    expect_invalid(store, "billing", "InvoiceIssued", "INV-X",
+                   "{\"invoiceId\":\"INV-X\",\"customerId\":\"C1\",\"period\":\"2026-10\","
+                   "\"total\":1.5,\"status\":\"ISSUED\"}",
+                   100);
+    expect_invalid(store, "customer", "OrderCompleted", "L1", "{\"orderId\":\"o5\"}", 0);
+    /* Known types from a source that does not own them change nothing. */
+    bss_event *ev = tu_event(&C, "settlement", "InvoiceIssued", "INV-Z", "{}");
+    if (ev != NULL) {
+        ev->sequence = 1;
+        CHECK(&C, apply_alone(store, ev) == BSS_OK);
+        bss_event_free(ev);
+    }
+    char *after = dump(store);
+    CHECK(&C, strcmp(after, reference) == 0);
+    free(after);
+    bss_store_close(store);
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/bss-mypage-XXXXXX";
+    if (tu_begin(dir) != 0)
+        return 1;
+    char *reference = NULL;
+    test_any_order_same_tables(dir, &reference);
+    test_view(dir);
+    if (reference != NULL)
+        test_invalid_events(dir, reference);
+    free(reference);
+    tu_end(dir);
+    return CHECK_DONE(&C);
+}
