@@ -34,6 +34,8 @@ int main(int argc, char **argv)
         rc = mypage_reads_open(bss_eventcore_store(core), &reads, err);
     if (rc == BSS_OK)
         rc = mypage_routes_register(svc.http, reads, err);
+    if (rc == BSS_OK)
+        rc = bss_eventcore_serve_dead_letters(core, svc.http, "/mypage", err);
     if (rc == BSS_OK) {
         bss_http_set_readiness(svc.http, bss_eventcore_ready, core);
         /* Hooks run in reverse: the readers close, then the projection's

@@ -67,6 +67,8 @@ int main(int argc, char **argv)
     if (rc == BSS_OK)
         rc = usage_routes_register(svc.http, &uctx, err);
     if (rc == BSS_OK)
+        rc = bss_eventcore_serve_dead_letters(core, svc.http, "/raters", err);
+    if (rc == BSS_OK)
         rc = rater_spool_start(spool_dir, (int)spool_poll, uctx.store, svc.log, svc.metrics,
                                &spool, err);
     /* Hooks run in reverse: spool and closer stop before the event core closes. */
