@@ -1,26 +1,40 @@
 /*
  * usage.c - see usage.h.
  *
- * The hot loop does one SQLite statement per record (remembering its
- * recordId); everything else it needs about a line (APN, status history,
- * running totals) is loaded once per file into an in-memory table keyed by
- * svcContNo, and the totals are written back once per line at the end.
+ * A file is rated by two threads, so reading and parsing overlap with the
+ * SQLite writes (the machine this targets has two cores):
+ *
+ *   the parse thread reads the file in batches of BATCH_RECORDS records,
+ *     parses each record, finds its line in an in-memory table (loaded once
+ *     per line per file through a read snapshot, which sees exactly what
+ *     the write transaction started from: the writer holds the store's
+ *     write lock, so nothing commits in between) and decides every bucket
+ *     that does not depend on the store's memory of recordIds; then it
+ *     sorts the batch's recordIds.
+ *   the calling thread holds the file's write transaction: it hands the
+ *     batch's distinct recordIds, in order, to usage_seen (one block row
+ *     per hundred or so ids, instead of one B-tree insert per record),
+ *     marks the duplicates, and walks the batch in file order to file
+ *     rejections and add rated usage to the line's totals in memory.
+ *
+ * Two batches alternate between the threads. At the end the totals are
+ * written once per line and period, and one UsageRated per line, in
+ * svcContNo order (so the B-tree pages they touch are visited in order).
  */
 #include "usage.h"
 
 #include "bss_error.h"
 #include "sqlutil.h"
-#include "emit.h"
 #include "isotime.h"
 #include "period.h"
+#include "usage_seen.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *USAGE_SCHEMA =
-    "CREATE TABLE IF NOT EXISTS usage_seen("
-    "  record_id TEXT PRIMARY KEY, file_id INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS usage_period("
     "  svc_cont_no TEXT NOT NULL, period TEXT NOT NULL, bytes INTEGER NOT NULL,"
     "  records INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
@@ -46,7 +60,8 @@ static const char *USAGE_SCHEMA =
 int usage_schema(sqlite3 *db, char *err)
 {
     const char *const parts[] = {USAGE_SCHEMA};
-    return bss_sql_exec_all(db, parts, 1, "usage schema", err);
+    int rc = bss_sql_exec_all(db, parts, 1, "usage schema", err);
+    return rc == BSS_OK ? usage_seen_schema(db, err) : rc;
 }
 
 int usage_file_name_valid(const char *name)
@@ -83,6 +98,8 @@ typedef struct period_total {
     int64_t records;
 } period_total;
 
+/* A line as the file sees it. The parse thread creates it and fills what
+ * comes from the store; only the writer touches the totals. */
 typedef struct line_state {
     char svc_cont_no[USAGE_SVC_CONT_NO_MAX + 1];
     int exists;
@@ -95,6 +112,7 @@ typedef struct line_state {
 
 typedef struct line_table {
     line_state **slots;
+    uint64_t *hashes; /* each slot's hash, so a probe rarely touches a line_state */
     size_t cap, count;
 } line_table;
 
@@ -103,25 +121,34 @@ static uint64_t hash_text(const char *s)
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
+    /* The table uses the low bits, which FNV's multiply leaves poorly mixed
+     * for keys that differ in one digit: fold the high bits in. */
+    return h ^ (h >> 29) ^ (h >> 47);
 }
 
 static int table_grow(line_table *t)
 {
     size_t cap = t->cap ? t->cap * 2 : 4096;
     line_state **slots = calloc(cap, sizeof *slots);
-    if (slots == NULL)
+    uint64_t *hashes = calloc(cap, sizeof *hashes);
+    if (slots == NULL || hashes == NULL) {
+        free(slots);
+        free(hashes);
         return BSS_ERR_NOMEM;
+    }
     for (size_t i = 0; i < t->cap; i++) {
         if (t->slots[i] == NULL)
             continue;
-        size_t j = hash_text(t->slots[i]->svc_cont_no) & (cap - 1);
+        size_t j = t->hashes[i] & (cap - 1);
         while (slots[j] != NULL)
             j = (j + 1) & (cap - 1);
         slots[j] = t->slots[i];
+        hashes[j] = t->hashes[i];
     }
     free(t->slots);
+    free(t->hashes);
     t->slots = slots;
+    t->hashes = hashes;
     t->cap = cap;
     return BSS_OK;
 }
@@ -136,112 +163,44 @@ static void table_free(line_table *t)
         }
     }
     free(t->slots);
+    free(t->hashes);
 }
 
-/* Loads a line's APN and status history from the store. */
-static int load_line(sqlite3 *db, sqlite3_stmt *info, sqlite3_stmt *hist, line_state *l,
-                     char *err)
+/* Loads a line's APN and status history from the store, with one query:
+ * the line's rater info joined with its history (one row with a NULL
+ * status when it has none, no row when the line is unknown). */
+static int load_line(sqlite3 *db, sqlite3_stmt *st, line_state *l, char *err)
 {
-    sqlite3_bind_text(info, 1, l->svc_cont_no, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(info);
-    if (rc == SQLITE_ROW) {
-        l->exists = 1;
-        snprintf(l->apn_cd, sizeof l->apn_cd, "%s", (const char *)sqlite3_column_text(info, 0));
-    }
-    sqlite3_reset(info);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        bss_seterr(err, "read rater info: %s", sqlite3_errmsg(db));
-        return BSS_ERR_IO;
-    }
-    if (!l->exists)
-        return BSS_OK;
     size_t cap = 0;
-    sqlite3_bind_text(hist, 1, l->svc_cont_no, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(hist)) == SQLITE_ROW) {
+    int rc;
+    sqlite3_bind_text(st, 1, l->svc_cont_no, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!l->exists) {
+            l->exists = 1;
+            snprintf(l->apn_cd, sizeof l->apn_cd, "%s", (const char *)sqlite3_column_text(st, 0));
+        }
+        if (sqlite3_column_type(st, 2) == SQLITE_NULL)
+            continue;
         if (l->nhistory == cap) {
             cap = cap ? cap * 2 : 4;
             status_change *h = realloc(l->history, cap * sizeof *h);
             if (h == NULL) {
-                sqlite3_reset(hist);
+                sqlite3_reset(st);
+                bss_seterr(err, "out of memory");
                 return BSS_ERR_NOMEM;
             }
             l->history = h;
         }
-        l->history[l->nhistory].at_ms = sqlite3_column_int64(hist, 0);
+        l->history[l->nhistory].at_ms = sqlite3_column_int64(st, 1);
         l->history[l->nhistory].active =
-            strcmp((const char *)sqlite3_column_text(hist, 1), "ACTIVE") == 0;
+            strcmp((const char *)sqlite3_column_text(st, 2), "ACTIVE") == 0;
         l->nhistory++;
     }
-    sqlite3_reset(hist);
+    sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
-        bss_seterr(err, "read status history: %s", sqlite3_errmsg(db));
+        bss_seterr(err, "read rater info: %s", sqlite3_errmsg(db));
         return BSS_ERR_IO;
     }
-    return BSS_OK;
-}
-
-/* ---- the ingest ---------------------------------------------------------- */
-
-typedef struct ingest {
-    bss_store *store;
-    sqlite3 *db;
-    sqlite3_stmt *seen, *reject, *info, *hist;
-    line_table lines;
-    bss_period *closed;
-    size_t nclosed;
-    usage_report *report;
-    /* The last period looked up and its bounds: records of a file mostly
-     * share a month, and localtime_r is slow (glibc re-parses the zone's
-     * rule string on every call for recent dates). */
-    bss_period cached;
-    int64_t cached_start, cached_end;
-} ingest;
-
-static int period_of(ingest *in, int64_t ms, bss_period *out)
-{
-    if (ms >= in->cached_start && ms < in->cached_end) {
-        *out = in->cached;
-        return BSS_OK;
-    }
-    if (bss_period_of(ms, out) != BSS_OK ||
-        bss_period_bounds(*out, &in->cached_start, &in->cached_end) != BSS_OK) {
-        in->cached_start = in->cached_end = 0;
-        return BSS_ERR_INVALID;
-    }
-    in->cached = *out;
-    return BSS_OK;
-}
-
-static int prepare(ingest *in, const char *sql, sqlite3_stmt **st, char *err)
-{
-    return bss_sql_prepare(in->db, sql, st, "prepare", err);
-}
-
-static int find_line(ingest *in, const char *svc, line_state **out, char *err)
-{
-    if ((in->lines.count + 1) * 2 > in->lines.cap && table_grow(&in->lines) != BSS_OK)
-        return BSS_ERR_NOMEM;
-    size_t j = hash_text(svc) & (in->lines.cap - 1);
-    while (in->lines.slots[j] != NULL) {
-        if (strcmp(in->lines.slots[j]->svc_cont_no, svc) == 0) {
-            *out = in->lines.slots[j];
-            return BSS_OK;
-        }
-        j = (j + 1) & (in->lines.cap - 1);
-    }
-    line_state *l = calloc(1, sizeof *l);
-    if (l == NULL)
-        return BSS_ERR_NOMEM;
-    snprintf(l->svc_cont_no, sizeof l->svc_cont_no, "%s", svc);
-    int rc = load_line(in->db, in->info, in->hist, l, err);
-    if (rc != BSS_OK) {
-        free(l->history);
-        free(l);
-        return rc;
-    }
-    in->lines.slots[j] = l;
-    in->lines.count++;
-    *out = l;
     return BSS_OK;
 }
 
@@ -253,39 +212,381 @@ static int active_at(const line_state *l, int64_t ms)
     return active;
 }
 
-static int period_closed(const ingest *in, bss_period p)
+static int add_usage(line_state *l, bss_period p, int64_t bytes)
 {
-    for (size_t i = 0; i < in->nclosed; i++)
-        if (bss_period_cmp(in->closed[i], p) == 0)
+    for (size_t i = 0; i < l->ntotals; i++) {
+        if (bss_period_cmp(l->totals[i].period, p) == 0) {
+            if (l->totals[i].bytes > INT64_MAX - bytes)
+                return BSS_ERR_INVALID;
+            l->totals[i].bytes += bytes;
+            l->totals[i].records++;
+            return BSS_OK;
+        }
+    }
+    if (l->ntotals == l->cap_totals) {
+        size_t cap = l->cap_totals ? l->cap_totals * 2 : 2;
+        period_total *t = realloc(l->totals, cap * sizeof *t);
+        if (t == NULL)
+            return BSS_ERR_NOMEM;
+        l->totals = t;
+        l->cap_totals = cap;
+    }
+    period_total *t = &l->totals[l->ntotals++];
+    t->period = p;
+    t->bytes = bytes;
+    t->records = 1;
+    return BSS_OK;
+}
+
+/* ---- batches: what the parse thread hands the writer ------------------- */
+
+#define BATCH_RECORDS 32768
+#define NO_TEXT UINT32_MAX
+
+/* One record of a batch. */
+typedef struct parsed_record {
+    long long line;
+    int64_t bytes;
+    line_state *line_state; /* the line, when the record is to be rated */
+    const char *reason;     /* the bucket decided by parsing; NULL: rate it */
+    uint32_t id_at;         /* recordId in the batch's text; NO_TEXT: none valid */
+    uint32_t detail_at;     /* the rejection's detail in the text, or NO_TEXT */
+    int duplicate;          /* set by the writer */
+    bss_period period;
+} parsed_record;
+
+/* A recordId of the batch, for sorting. */
+typedef struct id_ref {
+    const char *id;
+    uint32_t index; /* the record's index in the batch */
+    unsigned char len;
+} id_ref;
+
+typedef struct batch {
+    parsed_record *records;
+    size_t count;
+    char *text; /* recordIds and details, each NUL-terminated */
+    size_t text_len, text_cap;
+    id_ref *ids; /* the records that have a valid recordId, by (id, index) */
+    size_t nids;
+    int last;   /* the input ended with this batch */
+    int status; /* BSS_OK, or the parse thread's error (err says what) */
+    char err[BSS_ERRLEN];
+    int full; /* handed to the writer and not given back yet */
+} batch;
+
+static void batch_free(batch *b)
+{
+    free(b->records);
+    free(b->text);
+    free(b->ids);
+}
+
+static int batch_alloc(batch *b)
+{
+    memset(b, 0, sizeof *b);
+    b->records = malloc(BATCH_RECORDS * sizeof *b->records);
+    b->ids = malloc(BATCH_RECORDS * sizeof *b->ids);
+    b->text_cap = BATCH_RECORDS * 16;
+    b->text = malloc(b->text_cap);
+    return b->records && b->ids && b->text ? BSS_OK : BSS_ERR_NOMEM;
+}
+
+/* Copies s[0..n) and a NUL into the batch's text; its offset, or NO_TEXT
+ * when out of memory. */
+static uint32_t batch_text(batch *b, const char *s, size_t n)
+{
+    if (b->text_len + n + 1 > b->text_cap) {
+        size_t cap = b->text_cap * 2;
+        char *t = realloc(b->text, cap);
+        if (t == NULL)
+            return NO_TEXT;
+        b->text = t;
+        b->text_cap = cap;
+    }
+    uint32_t at = (uint32_t)b->text_len;
+    memcpy(b->text + at, s, n);
+    b->text[at + n] = '\0';
+    b->text_len += n + 1;
+    return at;
+}
+
+static int id_ref_cmp(const void *a, const void *b)
+{
+    const id_ref *x = a, *y = b;
+    int c = usage_seen_cmp(x->id, x->len, y->id, y->len);
+    return c != 0 ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+/* Sorts the batch's recordIds by (id, index). Files are mostly in id order
+ * with a few stragglers (e.g. re-sent records), so the ids that keep the
+ * order are left in place, only the others are sorted, and the two runs
+ * merged: O(n) for an ordered file instead of a full sort. */
+static int sort_ids(batch *b)
+{
+    size_t n = b->nids, kept = 0, moved = 0;
+    id_ref *side = malloc((n ? n : 1) * sizeof *side);
+    if (side == NULL)
+        return BSS_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (kept == 0 || id_ref_cmp(&b->ids[kept - 1], &b->ids[i]) < 0)
+            b->ids[kept++] = b->ids[i];
+        else
+            side[moved++] = b->ids[i];
+    }
+    if (moved > 0) {
+        qsort(side, moved, sizeof *side, id_ref_cmp);
+        /* Merge from the back so the kept run can stay where it is. */
+        size_t i = kept, j = moved, out = n;
+        while (j > 0) {
+            if (i > 0 && id_ref_cmp(&b->ids[i - 1], &side[j - 1]) > 0)
+                b->ids[--out] = b->ids[--i];
+            else
+                b->ids[--out] = side[--j];
+        }
+    }
+    free(side);
+    return BSS_OK;
+}
+
+/* ---- the parse thread ---------------------------------------------------- */
+
+typedef struct parser {
+    usage_lines *reader;
+    bss_store *store;
+    sqlite3 *db; /* its read snapshot */
+    sqlite3_stmt *line_query;
+    line_table *lines;
+    const bss_period *closed;
+    size_t nclosed;
+    /* The last period looked up and its bounds: records of a file mostly
+     * share a month, and localtime_r is slow (glibc re-parses the zone's
+     * rule string on every call for recent dates). */
+    bss_period cached;
+    int64_t cached_start, cached_end;
+} parser;
+
+typedef struct pipeline {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    batch batches[2];
+    int cancel; /* the writer gave up: stop parsing */
+    parser parse;
+} pipeline;
+
+static int period_of(parser *p, int64_t ms, bss_period *out)
+{
+    if (ms >= p->cached_start && ms < p->cached_end) {
+        *out = p->cached;
+        return BSS_OK;
+    }
+    if (bss_period_of(ms, out) != BSS_OK ||
+        bss_period_bounds(*out, &p->cached_start, &p->cached_end) != BSS_OK) {
+        p->cached_start = p->cached_end = 0;
+        return BSS_ERR_INVALID;
+    }
+    p->cached = *out;
+    return BSS_OK;
+}
+
+static int period_closed(const parser *p, bss_period period)
+{
+    for (size_t i = 0; i < p->nclosed; i++)
+        if (bss_period_cmp(p->closed[i], period) == 0)
             return 1;
     return 0;
 }
 
-static int load_closed(ingest *in, char *err)
+static int find_line(parser *p, const char *svc, line_state **out, char *err)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = prepare(in, "SELECT period FROM au_close", &st, err);
-    if (rc != BSS_OK)
-        return rc;
-    size_t cap = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        bss_period p;
-        if (bss_period_parse((const char *)sqlite3_column_text(st, 0), &p) != BSS_OK)
-            continue;
-        if (in->nclosed == cap) {
-            cap = cap ? cap * 2 : 16;
-            bss_period *c = realloc(in->closed, cap * sizeof *c);
-            if (c == NULL) {
-                sqlite3_finalize(st);
-                return BSS_ERR_NOMEM;
-            }
-            in->closed = c;
+    line_table *t = p->lines;
+    if ((t->count + 1) * 2 > t->cap && table_grow(t) != BSS_OK)
+        return BSS_ERR_NOMEM;
+    uint64_t hash = hash_text(svc);
+    size_t j = hash & (t->cap - 1);
+    while (t->slots[j] != NULL) {
+        if (t->hashes[j] == hash && strcmp(t->slots[j]->svc_cont_no, svc) == 0) {
+            *out = t->slots[j];
+            return BSS_OK;
         }
-        in->closed[in->nclosed++] = p;
+        j = (j + 1) & (t->cap - 1);
     }
-    sqlite3_finalize(st);
+    line_state *l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return BSS_ERR_NOMEM;
+    snprintf(l->svc_cont_no, sizeof l->svc_cont_no, "%s", svc);
+    int rc = load_line(p->db, p->line_query, l, err);
+    if (rc != BSS_OK) {
+        free(l->history);
+        free(l);
+        return rc;
+    }
+    t->slots[j] = l;
+    t->hashes[j] = hash;
+    t->count++;
+    *out = l;
     return BSS_OK;
 }
+
+/* Parses one line of the file into the batch's next record. */
+static int parse_record(parser *p, batch *b, const char *text, size_t len, int too_long,
+                        long long line_no, char *err)
+{
+    parsed_record *rec = &b->records[b->count++];
+    memset(rec, 0, sizeof *rec);
+    rec->line = line_no;
+    rec->id_at = rec->detail_at = NO_TEXT;
+    rec->reason = "MALFORMED";
+    char why[96];
+    if (too_long) {
+        snprintf(why, sizeof why, "line longer than %d bytes", USAGE_CSV_MAX_LINE);
+        rec->detail_at = batch_text(b, why, strlen(why));
+        return rec->detail_at == NO_TEXT ? BSS_ERR_NOMEM : BSS_OK;
+    }
+    usage_record r;
+    int parsed = usage_csv_parse(text, len, &r, why, sizeof why);
+    if (r.record_id[0] != '\0') {
+        size_t n = strlen(r.record_id);
+        rec->id_at = batch_text(b, r.record_id, n);
+        if (rec->id_at == NO_TEXT)
+            return BSS_ERR_NOMEM;
+        b->ids[b->nids++] = (id_ref){NULL, (uint32_t)(b->count - 1), (unsigned char)n};
+    }
+    const char *detail = NULL;
+    line_state *l = NULL;
+    if (parsed != BSS_OK) {
+        detail = why;
+    } else {
+        int rc = find_line(p, r.svc_cont_no, &l, err);
+        if (rc != BSS_OK)
+            return rc;
+        if (!l->exists) {
+            rec->reason = "UNKNOWN_LINE";
+        } else if (strcmp(l->apn_cd, r.apn_cd) != 0) {
+            rec->reason = "APN_MISMATCH";
+            detail = r.apn_cd;
+        } else if (!active_at(l, r.usage_ms)) {
+            rec->reason = "LINE_NOT_ACTIVE";
+        } else if (period_of(p, r.usage_ms, &rec->period) != BSS_OK) {
+            detail = "usageStart out of range";
+        } else if (period_closed(p, rec->period)) {
+            rec->reason = "PERIOD_CLOSED";
+        } else {
+            rec->reason = NULL;
+            rec->line_state = l;
+            rec->bytes = r.bytes;
+        }
+    }
+    if (detail != NULL) {
+        rec->detail_at = batch_text(b, detail, strlen(detail));
+        if (rec->detail_at == NO_TEXT)
+            return BSS_ERR_NOMEM;
+    }
+    return BSS_OK;
+}
+
+/* Fills b with the next records of the file. */
+static void fill_batch(parser *p, batch *b)
+{
+    b->count = b->nids = b->text_len = 0;
+    b->last = 0;
+    b->status = BSS_OK;
+    b->err[0] = '\0';
+    while (b->count < BATCH_RECORDS) {
+        const char *text;
+        size_t len;
+        int too_long;
+        int got = usage_lines_next(p->reader, &text, &len, &too_long);
+        if (got < 0) {
+            bss_seterr(b->err, "reading the file failed");
+            b->status = BSS_ERR_IO;
+            return;
+        }
+        if (got == 0) {
+            b->last = 1;
+            break;
+        }
+        b->status = parse_record(p, b, text, len, too_long, p->reader->line_no, b->err);
+        if (b->status != BSS_OK) {
+            if (b->status == BSS_ERR_NOMEM)
+                bss_seterr(b->err, "out of memory");
+            return;
+        }
+    }
+    for (size_t i = 0; i < b->nids; i++)
+        b->ids[i].id = b->text + b->records[b->ids[i].index].id_at;
+    if (sort_ids(b) != BSS_OK) {
+        bss_seterr(b->err, "out of memory");
+        b->status = BSS_ERR_NOMEM;
+    }
+}
+
+static int parser_open(parser *p, char *err)
+{
+    int rc = bss_store_snapshot_begin(p->store, &p->db, err);
+    if (rc != BSS_OK)
+        return rc;
+    return bss_sql_prepare(p->db,
+                           "SELECT r.apn_cd, h.effective_ms, h.status FROM rater_info r"
+                           " LEFT JOIN line_status_history h ON h.svc_cont_no = r.svc_cont_no"
+                           " WHERE r.svc_cont_no = ?1 ORDER BY h.effective_ms, h.id",
+                           &p->line_query, "prepare", err);
+}
+
+static void parser_close(parser *p)
+{
+    sqlite3_finalize(p->line_query);
+    p->line_query = NULL;
+    if (p->db != NULL)
+        bss_store_snapshot_end(p->store, p->db);
+    p->db = NULL;
+}
+
+static void *parse_thread(void *arg)
+{
+    pipeline *pl = arg;
+    char err[BSS_ERRLEN] = "";
+    int opened = parser_open(&pl->parse, err);
+    for (int k = 0;; k ^= 1) {
+        batch *b = &pl->batches[k];
+        pthread_mutex_lock(&pl->lock);
+        while (b->full && !pl->cancel)
+            pthread_cond_wait(&pl->changed, &pl->lock);
+        int cancel = pl->cancel;
+        pthread_mutex_unlock(&pl->lock);
+        if (cancel)
+            break;
+        if (opened == BSS_OK) {
+            fill_batch(&pl->parse, b);
+        } else {
+            b->status = opened;
+            snprintf(b->err, sizeof b->err, "%s", err);
+        }
+        int done = b->last || b->status != BSS_OK;
+        pthread_mutex_lock(&pl->lock);
+        b->full = 1;
+        pthread_cond_broadcast(&pl->changed);
+        pthread_mutex_unlock(&pl->lock);
+        if (done)
+            break;
+    }
+    parser_close(&pl->parse);
+    return NULL;
+}
+
+/* ---- the writer ------------------------------------------------------------ */
+
+typedef struct ingest {
+    bss_store *store;
+    sqlite3 *db;
+    sqlite3_stmt *reject;
+    usage_seen *seen;
+    usage_report *report;
+    /* scratch for one batch's distinct recordIds */
+    const char **ids;
+    unsigned char *lens, *fresh;
+    uint32_t *first_of; /* the record each distinct id first appears in */
+} ingest;
 
 /* Files a record that was not rated. */
 static int reject(ingest *in, long long line, const char *record_id, const char *reason,
@@ -317,143 +618,300 @@ static int reject(ingest *in, long long line, const char *record_id, const char 
     return BSS_OK;
 }
 
-/* Remembers the recordId; 1 when it is new, 0 when seen before, <0 error. */
-static int remember(ingest *in, const char *record_id, char *err)
+/* Marks the batch's duplicates: a recordId the store knew, or one seen
+ * earlier in the batch; remembers the others. */
+static int mark_duplicates(ingest *in, batch *b, char *err)
 {
-    sqlite3_bind_text(in->seen, 1, record_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(in->seen, 2, in->report->file_id);
-    int rc = sqlite3_step(in->seen);
-    sqlite3_reset(in->seen);
-    if (rc != SQLITE_DONE) {
-        bss_seterr(err, "remember record: %s", sqlite3_errmsg(in->db));
-        return BSS_ERR_IO;
-    }
-    return sqlite3_changes(in->db) == 1;
-}
-
-static int add_usage(line_state *l, bss_period p, int64_t bytes)
-{
-    for (size_t i = 0; i < l->ntotals; i++) {
-        if (bss_period_cmp(l->totals[i].period, p) == 0) {
-            if (l->totals[i].bytes > INT64_MAX - bytes)
-                return BSS_ERR_INVALID;
-            l->totals[i].bytes += bytes;
-            l->totals[i].records++;
-            return BSS_OK;
-        }
-    }
-    if (l->ntotals == l->cap_totals) {
-        size_t cap = l->cap_totals ? l->cap_totals * 2 : 2;
-        period_total *t = realloc(l->totals, cap * sizeof *t);
-        if (t == NULL)
-            return BSS_ERR_NOMEM;
-        l->totals = t;
-        l->cap_totals = cap;
-    }
-    period_total *t = &l->totals[l->ntotals++];
-    t->period = p;
-    t->bytes = bytes;
-    t->records = 1;
-    return BSS_OK;
-}
-
-static int rate_record(ingest *in, const char *text, size_t len, int too_long, long long line,
-                       char *err)
-{
-    usage_record rec;
-    char why[96];
-    in->report->records++;
-    if (too_long)
-        return reject(in, line, "", "MALFORMED", "line longer than 4096 bytes", err);
-    int parsed = usage_csv_parse(text, len, &rec, why, sizeof why);
-    if (rec.record_id[0] != '\0') {
-        int fresh = remember(in, rec.record_id, err);
-        if (fresh < 0)
-            return fresh;
-        if (!fresh)
-            return reject(in, line, rec.record_id, "DUPLICATE", NULL, err);
-    }
-    if (parsed != BSS_OK)
-        return reject(in, line, rec.record_id, "MALFORMED", why, err);
-    line_state *l = NULL;
-    int rc = find_line(in, rec.svc_cont_no, &l, err);
-    if (rc != BSS_OK)
-        return rc;
-    if (!l->exists)
-        return reject(in, line, rec.record_id, "UNKNOWN_LINE", NULL, err);
-    if (strcmp(l->apn_cd, rec.apn_cd) != 0)
-        return reject(in, line, rec.record_id, "APN_MISMATCH", rec.apn_cd, err);
-    if (!active_at(l, rec.usage_ms))
-        return reject(in, line, rec.record_id, "LINE_NOT_ACTIVE", NULL, err);
-    bss_period p;
-    if (period_of(in, rec.usage_ms, &p) != BSS_OK)
-        return reject(in, line, rec.record_id, "MALFORMED", "usageStart out of range", err);
-    if (period_closed(in, p))
-        return reject(in, line, rec.record_id, "PERIOD_CLOSED", NULL, err);
-    rc = add_usage(l, p, rec.bytes);
-    if (rc == BSS_ERR_INVALID)
-        return reject(in, line, rec.record_id, "MALFORMED",
-                      "bytes would overflow the line's 64-bit total", err);
-    if (rc != BSS_OK)
-        return rc;
-    in->report->rated++;
-    return BSS_OK;
-}
-
-/* Writes each touched line's totals and its UsageRated event. */
-static int flush_totals(ingest *in, char *err)
-{
-    sqlite3_stmt *up = NULL;
-    int rc = prepare(in,
-                     "INSERT INTO usage_period(svc_cont_no, period, bytes, records, updated_ms)"
-                     " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(svc_cont_no, period) DO UPDATE"
-                     " SET bytes = bytes + excluded.bytes, records = records + excluded.records,"
-                     " updated_ms = excluded.updated_ms",
-                     &up, err);
-    int64_t now = bss_now_ms();
-    for (size_t i = 0; rc == BSS_OK && i < in->lines.cap; i++) {
-        line_state *l = in->lines.slots[i];
-        if (l == NULL || l->ntotals == 0)
+    size_t distinct = 0;
+    for (size_t i = 0; i < b->nids; i++) {
+        const id_ref *x = &b->ids[i];
+        if (distinct > 0 &&
+            usage_seen_cmp(in->ids[distinct - 1], in->lens[distinct - 1], x->id, x->len) == 0) {
+            b->records[x->index].duplicate = 1; /* again in this batch */
             continue;
-        cJSON *data = cJSON_CreateObject();
-        cJSON *periods = cJSON_AddArrayToObject(data, "periods");
-        cJSON_AddStringToObject(data, "fileName", in->report->file_name);
-        cJSON_AddNumberToObject(data, "fileId", (double)in->report->file_id);
-        for (size_t k = 0; rc == BSS_OK && k < l->ntotals; k++) {
-            char period[BSS_PERIOD_LEN + 1], bytes[24];
-            bss_period_format(l->totals[k].period, period, sizeof period);
-            snprintf(bytes, sizeof bytes, "%lld", (long long)l->totals[k].bytes);
-            sqlite3_bind_text(up, 1, l->svc_cont_no, -1, SQLITE_STATIC);
-            sqlite3_bind_text(up, 2, period, -1, SQLITE_TRANSIENT);
-            sqlite3_bind_int64(up, 3, l->totals[k].bytes);
-            sqlite3_bind_int64(up, 4, l->totals[k].records);
-            sqlite3_bind_int64(up, 5, now);
-            if (sqlite3_step(up) != SQLITE_DONE) {
-                bss_seterr(err, "usage totals: %s", sqlite3_errmsg(in->db));
-                rc = BSS_ERR_IO;
-            }
-            sqlite3_reset(up);
-            cJSON *item = cJSON_CreateObject();
-            cJSON_AddStringToObject(item, "period", period);
-            cJSON_AddStringToObject(item, "bytes", bytes);
-            cJSON_AddNumberToObject(item, "records", (double)l->totals[k].records);
-            cJSON_AddItemToArray(periods, item);
         }
-        if (rc == BSS_OK)
-            rc = bss_emit(in->store, NULL, "UsageRated", l->svc_cont_no, data, err);
-        cJSON_Delete(data);
+        in->ids[distinct] = x->id;
+        in->lens[distinct] = x->len;
+        in->first_of[distinct++] = x->index;
+    }
+    int rc = usage_seen_add_sorted(in->seen, in->ids, in->lens, distinct, in->fresh, err);
+    for (size_t i = 0; rc == BSS_OK && i < distinct; i++)
+        if (!in->fresh[i])
+            b->records[in->first_of[i]].duplicate = 1;
+    return rc;
+}
+
+static int rate_batch(ingest *in, batch *b, char *err)
+{
+    int rc = mark_duplicates(in, b, err);
+    usage_report *r = in->report;
+    for (size_t i = 0; rc == BSS_OK && i < b->count; i++) {
+        const parsed_record *rec = &b->records[i];
+        const char *id = rec->id_at == NO_TEXT ? "" : b->text + rec->id_at;
+        const char *detail = rec->detail_at == NO_TEXT ? NULL : b->text + rec->detail_at;
+        r->records++;
+        if (rec->duplicate) {
+            rc = reject(in, rec->line, id, "DUPLICATE", NULL, err);
+        } else if (rec->reason != NULL) {
+            rc = reject(in, rec->line, id, rec->reason, detail, err);
+        } else {
+            rc = add_usage(rec->line_state, rec->period, rec->bytes);
+            if (rc == BSS_ERR_INVALID)
+                rc = reject(in, rec->line, id, "MALFORMED",
+                            "bytes would overflow the line's 64-bit total", err);
+            else if (rc == BSS_OK)
+                r->rated++;
+            else
+                bss_seterr(err, "out of memory");
+        }
+    }
+    return rc;
+}
+
+/* Appends text to a growing buffer; BSS_ERR_NOMEM when out of memory. */
+typedef struct text_buf {
+    char *s;
+    size_t len, cap;
+} text_buf;
+
+static int text_add(text_buf *t, const char *s, size_t n)
+{
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 256;
+        while (cap < t->len + n + 1)
+            cap *= 2;
+        char *p = realloc(t->s, cap);
+        if (p == NULL)
+            return BSS_ERR_NOMEM;
+        t->s = p;
+        t->cap = cap;
+    }
+    memcpy(t->s + t->len, s, n);
+    t->len += n;
+    t->s[t->len] = '\0';
+    return BSS_OK;
+}
+
+static int line_cmp(const void *a, const void *b)
+{
+    return strcmp((*(line_state *const *)a)->svc_cont_no, (*(line_state *const *)b)->svc_cont_no);
+}
+
+/* UsageRated's data, built as text: the file's name is [A-Za-z0-9._-]
+ * (usage_file_name_valid), so it needs no escaping; the rest are numbers. */
+static int usage_rated_data(text_buf *t, const line_state *l, const usage_report *r)
+{
+    char part[160];
+    t->len = 0;
+    int rc = text_add(t, "{\"periods\":[", 12);
+    for (size_t k = 0; rc == BSS_OK && k < l->ntotals; k++) {
+        char period[BSS_PERIOD_LEN + 1];
+        bss_period_format(l->totals[k].period, period, sizeof period);
+        int n = snprintf(part, sizeof part, "%s{\"period\":\"%s\",\"bytes\":\"%lld\",\"records\":%lld}",
+                         k ? "," : "", period, (long long)l->totals[k].bytes,
+                         (long long)l->totals[k].records);
+        rc = text_add(t, part, (size_t)n);
+    }
+    if (rc == BSS_OK)
+        rc = text_add(t, "],\"fileName\":\"", 14);
+    if (rc == BSS_OK)
+        rc = text_add(t, r->file_name, strlen(r->file_name));
+    if (rc == BSS_OK) {
+        int n = snprintf(part, sizeof part, "\",\"fileId\":%lld}", (long long)r->file_id);
+        rc = text_add(t, part, (size_t)n);
+    }
+    return rc;
+}
+
+/* ---- totals and events, once per line --------------------------------- */
+
+/* The UsageRated events are built (data text, id, JSON checks) on a thread
+ * of their own, a chunk of lines ahead of the writer, which only appends
+ * them: bss_event_new is a fifth of the writer's time at the end of a file
+ * otherwise, while the parse thread has nothing left to do. */
+#define EVENT_CHUNK 512
+#define EVENT_CHUNKS 4
+
+typedef struct event_chunk {
+    bss_event *events[EVENT_CHUNK];
+    size_t count;
+    int ready; /* built and not yet taken by the writer */
+    int status;
+    char err[BSS_ERRLEN];
+} event_chunk;
+
+typedef struct event_builder {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    line_state *const *lines;
+    size_t nlines;
+    const usage_report *report;
+    event_chunk chunks[EVENT_CHUNKS];
+    int cancel; /* the writer gave up */
+} event_builder;
+
+static int build_chunk(event_builder *b, event_chunk *c, size_t from)
+{
+    text_buf data = {0};
+    size_t to = from + EVENT_CHUNK < b->nlines ? from + EVENT_CHUNK : b->nlines;
+    int rc = BSS_OK;
+    c->count = 0;
+    for (size_t i = from; rc == BSS_OK && i < to; i++) {
+        if (usage_rated_data(&data, b->lines[i], b->report) != BSS_OK) {
+            bss_seterr(c->err, "out of memory");
+            rc = BSS_ERR_NOMEM;
+            break;
+        }
+        bss_event *ev = bss_event_new("UsageRated", b->lines[i]->svc_cont_no, data.s, c->err);
+        if (ev == NULL)
+            rc = BSS_ERR_INVALID;
+        else
+            c->events[c->count++] = ev;
+    }
+    free(data.s);
+    return rc;
+}
+
+static void *build_thread(void *arg)
+{
+    event_builder *b = arg;
+    for (size_t k = 0; k * EVENT_CHUNK < b->nlines; k++) {
+        event_chunk *c = &b->chunks[k % EVENT_CHUNKS];
+        pthread_mutex_lock(&b->lock);
+        while (c->ready && !b->cancel)
+            pthread_cond_wait(&b->changed, &b->lock);
+        int cancel = b->cancel;
+        pthread_mutex_unlock(&b->lock);
+        if (cancel)
+            break;
+        c->status = build_chunk(b, c, k * EVENT_CHUNK);
+        pthread_mutex_lock(&b->lock);
+        c->ready = 1;
+        pthread_cond_broadcast(&b->changed);
+        pthread_mutex_unlock(&b->lock);
+        if (c->status != BSS_OK)
+            break;
+    }
+    return NULL;
+}
+
+static void free_chunk(event_chunk *c)
+{
+    for (size_t i = 0; i < c->count; i++)
+        bss_event_free(c->events[i]);
+    c->count = 0;
+}
+
+static int write_totals(ingest *in, sqlite3_stmt *up, const line_state *l, int64_t now,
+                        char *err)
+{
+    for (size_t k = 0; k < l->ntotals; k++) {
+        char period[BSS_PERIOD_LEN + 1];
+        bss_period_format(l->totals[k].period, period, sizeof period);
+        sqlite3_bind_text(up, 1, l->svc_cont_no, -1, SQLITE_STATIC);
+        sqlite3_bind_text(up, 2, period, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(up, 3, l->totals[k].bytes);
+        sqlite3_bind_int64(up, 4, l->totals[k].records);
+        sqlite3_bind_int64(up, 5, now);
+        int rc = sqlite3_step(up);
+        sqlite3_reset(up);
+        if (rc != SQLITE_DONE) {
+            bss_seterr(err, "usage totals: %s", sqlite3_errmsg(in->db));
+            return BSS_ERR_IO;
+        }
+    }
+    return BSS_OK;
+}
+
+/* The writer's side: totals, then the chunk's events, chunk by chunk. */
+static int write_lines(ingest *in, event_builder *b, sqlite3_stmt *up, char *err)
+{
+    int64_t now = bss_now_ms();
+    int rc = BSS_OK;
+    for (size_t k = 0; rc == BSS_OK && k * EVENT_CHUNK < b->nlines; k++) {
+        event_chunk *c = &b->chunks[k % EVENT_CHUNKS];
+        pthread_mutex_lock(&b->lock);
+        while (!c->ready)
+            pthread_cond_wait(&b->changed, &b->lock);
+        pthread_mutex_unlock(&b->lock);
+        if (c->status != BSS_OK) {
+            rc = c->status;
+            snprintf(err, BSS_ERRLEN, "%s", c->err);
+        }
+        for (size_t i = 0; rc == BSS_OK && i < c->count; i++) {
+            const line_state *l = b->lines[k * EVENT_CHUNK + i];
+            rc = write_totals(in, up, l, now, err);
+            if (rc == BSS_OK)
+                rc = bss_store_append(in->store, l->svc_cont_no, BSS_ANY_VERSION,
+                                      &c->events[i], 1, err);
+        }
+        free_chunk(c);
+        pthread_mutex_lock(&b->lock);
+        c->ready = 0;
+        if (rc != BSS_OK)
+            b->cancel = 1;
+        pthread_cond_broadcast(&b->changed);
+        pthread_mutex_unlock(&b->lock);
+    }
+    return rc;
+}
+
+/* Writes each touched line's totals and its UsageRated event, in
+ * svcContNo order. */
+static int flush_totals(ingest *in, line_table *lines, char *err)
+{
+    size_t n = 0;
+    line_state **touched = malloc((lines->count ? lines->count : 1) * sizeof *touched);
+    if (touched == NULL) {
+        bss_seterr(err, "out of memory");
+        return BSS_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < lines->cap; i++)
+        if (lines->slots[i] != NULL && lines->slots[i]->ntotals > 0)
+            touched[n++] = lines->slots[i];
+    qsort(touched, n, sizeof *touched, line_cmp);
+    sqlite3_stmt *up = NULL;
+    int rc = bss_sql_prepare(in->db,
+                             "INSERT INTO usage_period(svc_cont_no, period, bytes, records,"
+                             " updated_ms) VALUES(?1, ?2, ?3, ?4, ?5)"
+                             " ON CONFLICT(svc_cont_no, period) DO UPDATE"
+                             " SET bytes = bytes + excluded.bytes,"
+                             " records = records + excluded.records,"
+                             " updated_ms = excluded.updated_ms",
+                             &up, "prepare", err);
+    event_builder b;
+    memset(&b, 0, sizeof b);
+    b.lines = touched;
+    b.nlines = n;
+    b.report = in->report;
+    pthread_t thread;
+    if (rc == BSS_OK && n > 0) {
+        pthread_mutex_init(&b.lock, NULL);
+        pthread_cond_init(&b.changed, NULL);
+        if (pthread_create(&thread, NULL, build_thread, &b) != 0) {
+            bss_seterr(err, "cannot start the event builder thread");
+            rc = BSS_ERR;
+        } else {
+            rc = write_lines(in, &b, up, err);
+            pthread_join(thread, NULL);
+        }
+        for (size_t k = 0; k < EVENT_CHUNKS; k++)
+            free_chunk(&b.chunks[k]);
+        pthread_cond_destroy(&b.changed);
+        pthread_mutex_destroy(&b.lock);
     }
     sqlite3_finalize(up);
+    free(touched);
     return rc;
 }
 
 static int start_file(ingest *in, const char *name, const usage_origin *origin, char *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = prepare(in,
-                     "INSERT INTO usage_file(name, source, received_ms, spool_size,"
-                     " spool_mtime_ns) VALUES(?1, ?2, ?3, ?4, ?5)",
-                     &st, err);
+    int rc = bss_sql_prepare(in->db,
+                             "INSERT INTO usage_file(name, source, received_ms, spool_size,"
+                             " spool_mtime_ns) VALUES(?1, ?2, ?3, ?4, ?5)",
+                             &st, "prepare", err);
     if (rc != BSS_OK)
         return rc;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -474,10 +932,10 @@ static int start_file(ingest *in, const char *name, const usage_origin *origin, 
 static int finish_file(ingest *in, char *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = prepare(in,
-                     "UPDATE usage_file SET records = ?2, rated = ?3, duplicates = ?4,"
-                     " rejected = ?5 WHERE file_id = ?1",
-                     &st, err);
+    int rc = bss_sql_prepare(in->db,
+                             "UPDATE usage_file SET records = ?2, rated = ?3, duplicates = ?4,"
+                             " rejected = ?5 WHERE file_id = ?1",
+                             &st, "prepare", err);
     if (rc != BSS_OK)
         return rc;
     const usage_report *r = in->report;
@@ -493,44 +951,151 @@ static int finish_file(ingest *in, char *err)
     return rc;
 }
 
+/* The periods AU close has started or finished for: they take no usage. */
+static int load_closed(sqlite3 *db, bss_period **out, size_t *count, char *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = bss_sql_prepare(db, "SELECT period FROM au_close", &st, "prepare", err);
+    if (rc != BSS_OK)
+        return rc;
+    size_t cap = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        bss_period p;
+        if (bss_period_parse((const char *)sqlite3_column_text(st, 0), &p) != BSS_OK)
+            continue;
+        if (*count == cap) {
+            cap = cap ? cap * 2 : 16;
+            bss_period *c = realloc(*out, cap * sizeof *c);
+            if (c == NULL) {
+                sqlite3_finalize(st);
+                bss_seterr(err, "out of memory");
+                return BSS_ERR_NOMEM;
+            }
+            *out = c;
+        }
+        (*out)[(*count)++] = p;
+    }
+    sqlite3_finalize(st);
+    return BSS_OK;
+}
+
+/* Runs the two threads over the file's records (see the top of the file). */
+static int run_pipeline(ingest *in, pipeline *pl, char *err)
+{
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, parse_thread, pl) != 0) {
+        bss_seterr(err, "cannot start the parse thread");
+        return BSS_ERR;
+    }
+    int rc = BSS_OK;
+    for (int k = 0;; k ^= 1) {
+        batch *b = &pl->batches[k];
+        pthread_mutex_lock(&pl->lock);
+        while (!b->full)
+            pthread_cond_wait(&pl->changed, &pl->lock);
+        pthread_mutex_unlock(&pl->lock);
+        if (b->status != BSS_OK) {
+            rc = b->status;
+            snprintf(err, BSS_ERRLEN, "%s", b->err);
+        } else {
+            rc = rate_batch(in, b, err);
+        }
+        int last = b->last;
+        pthread_mutex_lock(&pl->lock);
+        b->full = 0;
+        if (rc != BSS_OK)
+            pl->cancel = 1;
+        pthread_cond_broadcast(&pl->changed);
+        pthread_mutex_unlock(&pl->lock);
+        if (rc != BSS_OK || last)
+            break;
+    }
+    pthread_join(thread, NULL);
+    return rc;
+}
+
 static int run_file(ingest *in, usage_lines *reader, const char *name,
                     const usage_origin *origin, char *err)
 {
-    int rc = load_closed(in, err);
+    pipeline pl;
+    memset(&pl, 0, sizeof pl);
+    line_table lines = {0};
+    bss_period *closed = NULL;
+    size_t nclosed = 0;
+    int rc = load_closed(in->db, &closed, &nclosed, err);
     if (rc == BSS_OK)
         rc = start_file(in, name, origin, err);
     if (rc == BSS_OK)
-        rc = prepare(in, "INSERT INTO usage_seen(record_id, file_id) VALUES(?1, ?2)"
-                         " ON CONFLICT(record_id) DO NOTHING",
-                     &in->seen, err);
+        rc = bss_sql_prepare(in->db,
+                             "INSERT INTO usage_rejection(file_id, line, record_id, reason,"
+                             " detail) VALUES(?1, ?2, ?3, ?4, ?5)",
+                             &in->reject, "prepare", err);
     if (rc == BSS_OK)
-        rc = prepare(in, "INSERT INTO usage_rejection(file_id, line, record_id, reason, detail)"
-                         " VALUES(?1, ?2, ?3, ?4, ?5)",
-                     &in->reject, err);
-    if (rc == BSS_OK)
-        rc = prepare(in, "SELECT apn_cd FROM rater_info WHERE svc_cont_no = ?1", &in->info, err);
-    if (rc == BSS_OK)
-        rc = prepare(in, "SELECT effective_ms, status FROM line_status_history"
-                         " WHERE svc_cont_no = ?1 ORDER BY effective_ms, id",
-                     &in->hist, err);
-    const char *text;
-    size_t len;
-    int too_long, got;
-    while (rc == BSS_OK && (got = usage_lines_next(reader, &text, &len, &too_long)) == 1)
-        rc = rate_record(in, text, len, too_long, reader->line_no, err);
-    if (rc == BSS_OK && got < 0) {
-        bss_seterr(err, "reading the file failed");
-        rc = BSS_ERR_IO;
+        rc = usage_seen_open(in->db, &in->seen, err);
+    in->ids = malloc(BATCH_RECORDS * sizeof *in->ids);
+    in->lens = malloc(BATCH_RECORDS);
+    in->fresh = malloc(BATCH_RECORDS);
+    in->first_of = malloc(BATCH_RECORDS * sizeof *in->first_of);
+    int allocated = batch_alloc(&pl.batches[0]) == BSS_OK &&
+                    batch_alloc(&pl.batches[1]) == BSS_OK && in->ids && in->lens &&
+                    in->fresh && in->first_of;
+    if (rc == BSS_OK && !allocated) {
+        bss_seterr(err, "out of memory");
+        rc = BSS_ERR_NOMEM;
+    }
+    if (rc == BSS_OK) {
+        pl.parse = (parser){.reader = reader, .store = in->store, .lines = &lines,
+                            .closed = closed, .nclosed = nclosed};
+        pthread_mutex_init(&pl.lock, NULL);
+        pthread_cond_init(&pl.changed, NULL);
+        int64_t started = bss_monotonic_ms();
+        rc = run_pipeline(in, &pl, err);
+        in->report->records_ms = bss_monotonic_ms() - started;
+        pthread_cond_destroy(&pl.changed);
+        pthread_mutex_destroy(&pl.lock);
+    }
+    if (rc == BSS_OK) {
+        int64_t started = bss_monotonic_ms();
+        rc = flush_totals(in, &lines, err);
+        in->report->totals_ms = bss_monotonic_ms() - started;
     }
     if (rc == BSS_OK)
-        rc = flush_totals(in, err);
-    if (rc == BSS_OK)
         rc = finish_file(in, err);
-    sqlite3_finalize(in->seen);
+    batch_free(&pl.batches[0]);
+    batch_free(&pl.batches[1]);
+    free(in->ids);
+    free(in->lens);
+    free(in->fresh);
+    free(in->first_of);
+    usage_seen_close(in->seen);
     sqlite3_finalize(in->reject);
-    sqlite3_finalize(in->info);
-    sqlite3_finalize(in->hist);
+    table_free(&lines);
+    free(closed);
     return rc;
+}
+
+/* A file's transaction touches far more pages than SQLite's default cache
+ * (2 MB) holds: the events' indexes, the totals, the id blocks. Pages pushed
+ * out of the cache mid-transaction are written to the WAL and then written
+ * again when they change once more, so the file's transaction gets a large
+ * cache of its own, given back after the commit. */
+#define FILE_CACHE_KIB (64 * 1024)
+
+/* Sets the connection's page cache to kib KiB (a negative cache_size, as
+ * SQLite counts it) or, for a non-negative previous value, restores it; the
+ * previous setting, as PRAGMA cache_size reports it. */
+static int set_cache_size(sqlite3 *db, int value)
+{
+    int previous = -2000; /* SQLite's default */
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "PRAGMA cache_size", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        previous = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    char sql[48];
+    snprintf(sql, sizeof sql, "PRAGMA cache_size = %d", value);
+    sqlite3_exec(db, sql, NULL, NULL, NULL);
+    return previous;
 }
 
 int usage_ingest(bss_store *store, const char *file_name, const usage_origin *origin,
@@ -560,13 +1125,18 @@ int usage_ingest(bss_store *store, const char *file_name, const usage_origin *or
         rc = bss_store_begin(store, err);
     if (rc == BSS_OK) {
         ingest in = {.store = store, .db = bss_store_db(store), .report = report};
+        int cache = set_cache_size(in.db, -FILE_CACHE_KIB);
         rc = run_file(&in, &reader, file_name, origin, err);
-        table_free(&in.lines);
-        free(in.closed);
+        /* Given back while the transaction still holds the connection: the
+         * moment it ends another thread may use it. A smaller cache only
+         * drops clean pages; the dirty ones stay until the COMMIT. */
+        set_cache_size(in.db, cache);
+        int64_t committing = bss_monotonic_ms();
         if (rc == BSS_OK)
             rc = bss_store_commit(store, err);
         else
             bss_store_rollback(store);
+        report->commit_ms = bss_monotonic_ms() - committing;
     }
     usage_lines_free(&reader);
     return rc;

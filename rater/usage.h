@@ -50,6 +50,9 @@ typedef struct usage_report {
     long long records, rated, duplicates, rejected;
     usage_rejection first[USAGE_REPORT_BODY_REJECTIONS]; /* the first ones, in file order */
     size_t nfirst;
+    /* Where the time went, for the log: reading and rating the records,
+     * writing the totals and events, and the COMMIT. */
+    int64_t records_ms, totals_ms, commit_ms;
 } usage_report;
 
 /* Identity of a spooled file, so a file ingested just before a crash is

@@ -156,6 +156,25 @@ static int split(const char *line, size_t len, char *out, const char *fields[FIE
     }
 }
 
+/* split() for a line without quotes, the usual case: the fields are
+ * pointed to in place (not NUL-terminated), nothing is copied. */
+static int split_plain(const char *line, size_t len, const char *fields[FIELD_COUNT],
+                       size_t lens[FIELD_COUNT])
+{
+    int count = 0;
+    const char *p = line, *end = line + len;
+    for (;;) {
+        if (count == FIELD_COUNT)
+            return -1;
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        fields[count] = p;
+        lens[count++] = (size_t)((comma ? comma : end) - p);
+        if (comma == NULL)
+            return count;
+        p = comma + 1;
+    }
+}
+
 int usage_csv_is_header(const char *line, size_t len)
 {
     static const char header[] = "recordId,svcContNo,apnCd,usageStart,bytes";
@@ -217,9 +236,10 @@ int usage_csv_parse(const char *line, size_t len, usage_record *out, char *why, 
         snprintf(why, whylen, "line longer than %d bytes", USAGE_CSV_MAX_LINE);
         return BSS_ERR_INVALID;
     }
-    int count = split(line, len, copy, f, n);
+    int count = memchr(line, '"', len) == NULL ? split_plain(line, len, f, n)
+                                                : split(line, len, copy, f, n);
     if (count >= 1 && printable(f[0], n[0], USAGE_RECORD_ID_MAX))
-        memcpy(out->record_id, f[0], n[0] + 1);
+        memcpy(out->record_id, f[0], n[0]);
     if (count != FIELD_COUNT) {
         snprintf(why, whylen, count < 0 ? "broken quoting or more than 5 fields"
                                         : "expected 5 fields, found %d", count);
@@ -233,12 +253,12 @@ int usage_csv_parse(const char *line, size_t len, usage_record *out, char *why, 
         snprintf(why, whylen, "svcContNo must be 1-32 of [A-Za-z0-9._-]");
         return BSS_ERR_INVALID;
     }
-    memcpy(out->svc_cont_no, f[1], n[1] + 1);
+    memcpy(out->svc_cont_no, f[1], n[1]);
     if (!all_chars(f[2], n[2], USAGE_APN_MAX, ".-")) {
         snprintf(why, whylen, "apnCd must be 1-63 of [A-Za-z0-9.-]");
         return BSS_ERR_INVALID;
     }
-    memcpy(out->apn_cd, f[2], n[2] + 1);
+    memcpy(out->apn_cd, f[2], n[2]);
     if (bss_time_parse(f[3], n[3], &out->usage_ms) != BSS_OK) {
         snprintf(why, whylen, "usageStart must be ISO-8601 with an offset");
         return BSS_ERR_INVALID;

@@ -2,6 +2,7 @@
 #include "usage_routes.h"
 
 #include "bss_error.h"
+#include "isotime.h"
 #include "period.h"
 #include "usage.h"
 
@@ -104,9 +105,11 @@ static int upload(bss_request *req, void *ctx)
     if (!csv_content_type(bss_req_header(req, "Content-Type")))
         return bss_reply_problem(req, 415, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type",
                                  "send the usage file as text/csv");
+    int64_t started = bss_monotonic_ms();
     int fd = spool_body(req, u);
     if (fd < 0)
         return -fd;
+    int64_t received = bss_monotonic_ms();
     usage_report r;
     char err[BSS_ERRLEN] = "";
     usage_origin origin = {"http", 0, 0};
@@ -122,8 +125,12 @@ static int upload(bss_request *req, void *ctx)
                                    "Retry-After: 1\r\n");
     }
     bss_log_write(bss_req_log(req), BSS_LOG_INFO, bss_req_id(req), NULL,
-                  "rated %s: %lld records, %lld rated, %lld duplicates, %lld rejected", name,
-                  r.records, r.rated, r.duplicates, r.rejected);
+                  "rated %s: %lld records, %lld rated, %lld duplicates, %lld rejected"
+                  " (upload %lld ms, rating %lld ms: records %lld, totals and events %lld,"
+                  " commit %lld)",
+                  name, r.records, r.rated, r.duplicates, r.rejected,
+                  (long long)(received - started), (long long)(bss_monotonic_ms() - received),
+                  (long long)r.records_ms, (long long)r.totals_ms, (long long)r.commit_ms);
     bss_metrics_counter_add(u->metrics, "bss_usage_records_total", "source=\"http\"",
                             (uint64_t)r.records);
     return bss_reply_json_owned(req, 200, usage_report_json(&r, USAGE_REPORT_BODY_REJECTIONS));
