@@ -2,6 +2,7 @@
 #include "lines_db.h"
 
 #include "bss_error.h"
+#include "evstore.h"
 #include "sqlutil.h"
 #include "isotime.h"
 #include "notify.h"
@@ -46,26 +47,36 @@ int lines_db_schema(sqlite3 *db, char *err)
     return rc == BSS_OK ? bss_notify_schema(db, err) : rc;
 }
 
+/* Every statement here is a fixed text run on the store's connections, so
+ * each is parsed once per connection (bss_store_prepare_cached) and ends
+ * with sqlite3_reset, never sqlite3_finalize. */
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err)
 {
-    return bss_sql_prepare(db, sql, st, "prepare", err);
+    return bss_store_prepare_cached(db, sql, st, err);
 }
 
 static int finish(sqlite3 *db, sqlite3_stmt *st, const char *what, char *err)
 {
     int rc = sqlite3_step(st);
     int ext = sqlite3_extended_errcode(db);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc == SQLITE_DONE)
         return BSS_OK;
     bss_seterr(err, "%s: %s", what, sqlite3_errstr(ext));
     return (ext & 0xff) == SQLITE_CONSTRAINT ? BSS_ERR_CONFLICT : BSS_ERR_IO;
 }
 
+/* Copies a text column into out (cap bytes), cut short like snprintf.
+ * memcpy, not snprintf: a line's row has a dozen of them per read. */
 static void copy_text(sqlite3_stmt *st, int col, char *out, size_t cap)
 {
     const unsigned char *t = sqlite3_column_text(st, col);
-    snprintf(out, cap, "%s", t ? (const char *)t : "");
+    size_t n = t != NULL ? (size_t)sqlite3_column_bytes(st, col) : 0;
+    if (n >= cap)
+        n = cap - 1;
+    if (n > 0)
+        memcpy(out, t, n);
+    out[n] = '\0';
 }
 
 static void line_from_row(sqlite3_stmt *st, line *l)
@@ -107,7 +118,7 @@ int lines_db_load(sqlite3 *db, const char *svc_cont_no, line *out, char *err)
         bss_seterr(err, "load line: %s", sqlite3_errmsg(db));
         rc = BSS_ERR_IO;
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc;
 }
 
@@ -175,7 +186,7 @@ int lines_db_next_number(sqlite3 *db, char *out, size_t outlen, char *err)
         int64_t n = 0;
         if (sqlite3_step(st) == SQLITE_ROW)
             n = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
+        sqlite3_reset(st);
         if (n == 0) {
             bss_seterr(err, "cannot number a new line: %s", sqlite3_errmsg(db));
             return BSS_ERR_IO;
@@ -268,7 +279,7 @@ int lines_db_load_order(sqlite3 *db, const char *svc_cont_no, const char *order_
         bss_seterr(err, "load order: %s", sqlite3_errmsg(db));
         rc = BSS_ERR_IO;
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc;
 }
 
@@ -330,7 +341,7 @@ int lines_db_list_by_customer(sqlite3 *db, const char *customer_id, int64_t offs
         return rc;
     sqlite3_bind_text(st, 1, customer_id, -1, SQLITE_STATIC);
     *total = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     rc = prepare(db,
                  "SELECT " LINE_COLUMNS " FROM lines WHERE customer_id = ?1"
                  " ORDER BY svc_cont_no LIMIT ?2 OFFSET ?3",
@@ -346,7 +357,7 @@ int lines_db_list_by_customer(sqlite3 *db, const char *customer_id, int64_t offs
         line_from_row(st, &l);
         cJSON_AddItemToArray(array, lines_db_line_json(&l));
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (array == NULL) {
         bss_seterr(err, "out of memory");
         return BSS_ERR_NOMEM;
@@ -371,7 +382,7 @@ int lines_db_list_orders(sqlite3 *db, const char *svc_cont_no, cJSON **items, ch
         order_from_row(st, &o);
         cJSON_AddItemToArray(array, lines_db_order_json(&o));
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (array == NULL) {
         bss_seterr(err, "out of memory");
         return BSS_ERR_NOMEM;
@@ -404,7 +415,7 @@ int lines_db_period_closed(sqlite3 *db, int64_t effective_ms, char *err)
         return rc;
     sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
     int step = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (step != SQLITE_ROW && step != SQLITE_DONE) {
         bss_seterr(err, "read closed periods: %s", sqlite3_errmsg(db));
         return BSS_ERR_IO;

@@ -174,7 +174,10 @@ int orders_open_line(customer_ctx *c, const line *requested, int64_t effective_m
     l.terminated_ms = 0;
     l.pending_order_id[0] = '\0';
     l.version = 0;
-    int rc = bss_store_begin(c->store, err);
+    /* Grouped: concurrent requests share one COMMIT (evstore.h); the
+     * commit and rollbacks below act on this request's unit only, and the
+     * answer goes out only after the COMMIT that holds it. */
+    int rc = bss_store_group_begin(c->store, err);
     if (rc != BSS_OK)
         return store_failure(c, p, err, rc);
     sqlite3 *db = bss_store_db(c->store);
@@ -225,7 +228,7 @@ int orders_place(customer_ctx *c, const char *svc_cont_no, order_type type, int6
                  const char *correlation_id, order *out, customer_problem *p)
 {
     char err[BSS_ERRLEN] = "";
-    int rc = bss_store_begin(c->store, err);
+    int rc = bss_store_group_begin(c->store, err);
     if (rc != BSS_OK)
         return store_failure(c, p, err, rc);
     sqlite3 *db = bss_store_db(c->store);

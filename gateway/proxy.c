@@ -12,6 +12,7 @@
 
 #include "bss_error.h"
 #include "isotime.h"
+#include "upstream.h"
 
 #include <civetweb.h>
 #include <curl/curl.h>
@@ -43,6 +44,7 @@ struct gw_proxy {
     pthread_mutex_t mu;
     struct gw_slot *idle; /* max_idle entries */
     int nidle;
+    gw_upstream_pool *direct; /* connections of the direct client */
 };
 
 /* Response headers passed back to the client (Content-Type is handled on
@@ -102,7 +104,9 @@ gw_proxy *gw_proxy_new(const gw_proxy_options *opts, char *err)
     p->log = opts->log;
     p->metrics = opts->metrics;
     p->idle = calloc((size_t)p->max_idle, sizeof *p->idle);
-    if (p->idle == NULL || pthread_mutex_init(&p->mu, NULL) != 0) {
+    p->direct = gw_upstream_pool_new(p->max_idle);
+    if (p->idle == NULL || p->direct == NULL || pthread_mutex_init(&p->mu, NULL) != 0) {
+        gw_upstream_pool_free(p->direct);
         free(p->idle);
         free(p);
         bss_seterr(err, "proxy: out of memory");
@@ -133,6 +137,7 @@ void gw_proxy_free(gw_proxy *p)
         return;
     for (int i = 0; i < p->nidle; i++)
         slot_free(&p->idle[i]);
+    gw_upstream_pool_free(p->direct);
     free(p->idle);
     pthread_mutex_destroy(&p->mu);
     free(p);
@@ -264,31 +269,56 @@ static int value_ok(const char *v, size_t n)
     return 1;
 }
 
-/* Appends "name: value" to the list. Returns BSS_OK or BSS_ERR_NOMEM. */
-static int add_header(struct curl_slist **list, const char *name, const char *value)
+/* Where the upstream request's headers go: libcurl's list, or one
+ * "Name: value\r\n" block for the direct client (upstream.h). */
+struct header_sink {
+    int for_curl;
+    struct curl_slist *list;
+    char block[HEADER_BLOCK_MAX];
+    size_t len;
+};
+
+/* Adds "name: value". Returns BSS_OK, or BSS_ERR_NOMEM (also when the
+ * direct block is full: the request then cannot go out as asked). */
+static int add_header(struct header_sink *sink, const char *name, const char *value)
 {
-    size_t n = strlen(name) + strlen(value) + 3;
+    size_t nlen = strlen(name), vlen = strlen(value);
+    if (!sink->for_curl) {
+        if (sink->len + nlen + vlen + 4 >= sizeof sink->block)
+            return BSS_ERR_NOMEM;
+        char *o = sink->block + sink->len;
+        memcpy(o, name, nlen);
+        memcpy(o + nlen, ": ", 2);
+        memcpy(o + nlen + 2, value, vlen);
+        memcpy(o + nlen + 2 + vlen, "\r\n", 2);
+        sink->len += nlen + vlen + 4;
+        return BSS_OK;
+    }
+    size_t n = nlen + vlen + 3;
     char *line = malloc(n);
     if (line == NULL)
         return BSS_ERR_NOMEM;
     snprintf(line, n, "%s: %s", name, value);
-    struct curl_slist *l = curl_slist_append(*list, line);
+    struct curl_slist *l = curl_slist_append(sink->list, line);
     free(line);
     if (l == NULL)
         return BSS_ERR_NOMEM;
-    *list = l;
+    sink->list = l;
     return BSS_OK;
 }
 
-/* Appends a bare "name:" that tells libcurl not to send its default. */
-static int suppress_header(struct curl_slist **list, const char *name)
+/* Tells libcurl not to send its default for name (a bare "name:"); the
+ * direct client sends no defaults, so nothing to do there. */
+static int suppress_header(struct header_sink *sink, const char *name)
 {
+    if (!sink->for_curl)
+        return BSS_OK;
     char line[64];
     snprintf(line, sizeof line, "%s:", name);
-    struct curl_slist *l = curl_slist_append(*list, line);
+    struct curl_slist *l = curl_slist_append(sink->list, line);
     if (l == NULL)
         return BSS_ERR_NOMEM;
-    *list = l;
+    sink->list = l;
     return BSS_OK;
 }
 
@@ -317,14 +347,14 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *userdata)
     return (size_t)n;
 }
 
-static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata)
+/* Appends n bytes of the answer's body. 0, or -1 when it is too large
+ * (resp_too_large set) or memory ran out. */
+static int keep_body(struct xfer *x, const char *data, size_t n)
 {
-    struct xfer *x = userdata;
-    size_t n = size * nmemb;
     x->last_activity_ns = bss_monotonic_ns();
     if ((long long)(x->resp_len + n) > x->p->max_response) {
         x->resp_too_large = 1;
-        return 0; /* CURLE_WRITE_ERROR */
+        return -1;
     }
     if (x->resp_len + n > x->resp_cap) {
         size_t cap = x->resp_cap ? x->resp_cap : 16384;
@@ -334,33 +364,40 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata)
             cap = (size_t)x->p->max_response;
         char *nb = realloc(x->resp, cap);
         if (nb == NULL)
-            return 0;
+            return -1;
         x->resp = nb;
         x->resp_cap = cap;
     }
     memcpy(x->resp + x->resp_len, data, n);
     x->resp_len += n;
-    return n;
+    return 0;
 }
 
-static size_t header_cb(char *line, size_t size, size_t nitems, void *userdata)
+static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata)
 {
-    struct xfer *x = userdata;
-    size_t n = size * nitems;
+    size_t n = size * nmemb;
+    return keep_body(userdata, data, n) == 0 ? n : 0; /* 0: CURLE_WRITE_ERROR */
+}
+
+/* Looks at one response header line (with or without its CRLF): a status
+ * line starts a new header block; Content-Type and RESPONSE_HEADERS are
+ * kept for the answer to the client. */
+static void keep_header(struct xfer *x, const char *line, size_t n)
+{
     x->last_activity_ns = bss_monotonic_ns();
     if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
         /* A new header block (after a 100 Continue, say): start over. */
         x->headers_len = 0;
         x->headers[0] = '\0';
         x->content_type[0] = '\0';
-        return n;
+        return;
     }
     size_t len = n;
     while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n'))
         len--;
     const char *colon = memchr(line, ':', len);
     if (colon == NULL)
-        return n;
+        return;
     size_t name_len = (size_t)(colon - line);
     const char *v = colon + 1;
     size_t vlen = len - name_len - 1;
@@ -371,13 +408,13 @@ static size_t header_cb(char *line, size_t size, size_t nitems, void *userdata)
     while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
         vlen--;
     if (!value_ok(v, vlen))
-        return n;
+        return;
     if (name_len == 12 && strncasecmp(line, "Content-Type", 12) == 0) {
         if (vlen < sizeof x->content_type) {
             memcpy(x->content_type, v, vlen);
             x->content_type[vlen] = '\0';
         }
-        return n;
+        return;
     }
     for (int i = 0; RESPONSE_HEADERS[i] != NULL; i++) {
         const char *name = RESPONSE_HEADERS[i];
@@ -394,7 +431,13 @@ static size_t header_cb(char *line, size_t size, size_t nitems, void *userdata)
         }
         break;
     }
-    return n;
+    return;
+}
+
+static size_t header_cb(char *line, size_t size, size_t nitems, void *userdata)
+{
+    keep_header(userdata, line, size * nitems);
+    return size * nitems;
 }
 
 /* ---- the transfer ------------------------------------------------------------- */
@@ -474,7 +517,7 @@ static char *read_small_body(bss_request *req, long long content_length, int *cl
 
 /* Builds the upstream request headers. Returns BSS_OK or BSS_ERR_NOMEM. */
 static int build_headers(bss_request *req, int has_body, int chunked,
-                         struct curl_slist **list)
+                         struct header_sink *list)
 {
     int rc = BSS_OK;
     for (int i = 0; REQUEST_HEADERS[i] != NULL && rc == BSS_OK; i++) {
@@ -524,17 +567,19 @@ static int build_headers(bss_request *req, int has_body, int chunked,
     return rc;
 }
 
-static char *build_url(bss_request *req, const gw_route *route)
+/* base (may be "") + the encoded path + "?query"; malloc'd, NULL when out
+ * of memory or the path cannot be encoded. */
+static char *build_target(bss_request *req, const char *base)
 {
     const char *path = bss_req_path(req);
     const char *query = bss_req_query(req);
-    size_t base_len = strlen(route->base);
+    size_t base_len = strlen(base);
     size_t plen = strlen(path) * 3 + 1;
     size_t qlen = query ? strlen(query) + 1 : 0;
     char *url = malloc(base_len + plen + qlen + 1);
     if (url == NULL)
         return NULL;
-    memcpy(url, route->base, base_len);
+    memcpy(url, base, base_len);
     long n = gw_path_encode(path, url + base_len, plen);
     if (n < 0) {
         free(url);
@@ -647,27 +692,98 @@ static void setup_easy(CURL *e, const gw_proxy *p, const struct body_plan *b, co
     }
 }
 
-/* Sends the request upstream and replies with the answer or a problem. */
-static int exchange(gw_proxy *p, bss_request *req, const gw_route *route,
-                    const struct body_plan *b, struct xfer *x, struct outcome *o)
+/* The upstream's answer, as received, to the client. */
+static int reply_answer(bss_request *req, struct outcome *o, const struct xfer *x, int status)
+{
+    o->status = status;
+    o->detail[0] = '\0';
+    return bss_reply_raw(req, status, x->content_type[0] ? x->content_type : NULL, x->resp,
+                         x->resp_len, x->headers_len ? x->headers : NULL);
+}
+
+static void direct_header(void *ctx, const char *line, size_t len) { keep_header(ctx, line, len); }
+static int direct_body(void *ctx, const char *data, size_t len) { return keep_body(ctx, data, len); }
+
+/* 1 when the request can go through the direct client: its body (if any)
+ * is in memory, it is not HEAD, and the upstream is plain http. */
+static int direct_possible(const gw_route *route, const struct body_plan *b)
+{
+    return !b->is_head && !b->chunked && (b->buf != NULL || b->clen <= 0) &&
+           gw_upstream_supports(route->base);
+}
+
+/* exchange() through upstream.h's client. */
+static int exchange_direct(gw_proxy *p, bss_request *req, const gw_route *route,
+                           const struct body_plan *b, struct xfer *x, struct outcome *o)
+{
+    struct header_sink hs;
+    hs.for_curl = 0;
+    hs.list = NULL;
+    hs.len = 0;
+    char *target = build_target(req, "");
+    if (target == NULL || build_headers(req, b->send_body, 0, &hs) != BSS_OK) {
+        free(target);
+        return reply_problem(req, o, 500, "INTERNAL", "Internal error", "out of memory");
+    }
+    gw_upstream_request rq = {route->base, b->method, target, hs.block, hs.len, b->send_body,
+                              b->buf, b->buf != NULL && b->clen > 0 ? (size_t)b->clen : 0,
+                              p->timeout_ms};
+    gw_upstream_answer answer = {direct_header, direct_body, x};
+    int status = 0;
+    gw_upstream_result res =
+        gw_upstream_exchange(p->direct, &rq, &answer, &status, o->detail, sizeof o->detail);
+    free(target);
+    char d[160];
+    switch (res) {
+    case GW_UPSTREAM_OK:
+        return reply_answer(req, o, x, status);
+    case GW_UPSTREAM_TIMEOUT:
+        snprintf(d, sizeof d, "%s did not answer within %ld ms", route->service, p->timeout_ms);
+        return reply_problem(req, o, 504, "UPSTREAM_TIMEOUT", "Upstream timeout", d);
+    case GW_UPSTREAM_UNAVAILABLE:
+        snprintf(d, sizeof d, "%s is unavailable", route->service);
+        return reply_problem(req, o, 502, "UPSTREAM_UNAVAILABLE", "Upstream unavailable", d);
+    case GW_UPSTREAM_NOMEM:
+        return reply_problem(req, o, 500, "INTERNAL", "Internal error", "out of memory");
+    case GW_UPSTREAM_ABORTED:
+        if (x->resp_too_large) {
+            snprintf(d, sizeof d, "the answer of %s exceeds %lld bytes", route->service,
+                     p->max_response);
+            return reply_problem(req, o, 502, "UPSTREAM_RESPONSE_TOO_LARGE",
+                                 "Upstream response too large", d);
+        }
+        break;
+    case GW_UPSTREAM_BAD_ANSWER:
+        break;
+    }
+    snprintf(d, sizeof d, "%s answered badly", route->service);
+    return reply_problem(req, o, 502, "UPSTREAM_ERROR", "Bad gateway", d);
+}
+
+/* exchange() through libcurl: streamed bodies, https, HEAD. */
+static int exchange_curl(gw_proxy *p, bss_request *req, const gw_route *route,
+                         const struct body_plan *b, struct xfer *x, struct outcome *o)
 {
     struct gw_slot slot = {NULL, NULL};
-    struct curl_slist *headers = NULL;
-    char *url = build_url(req, route);
-    if (url == NULL || build_headers(req, b->send_body, b->chunked, &headers) != BSS_OK ||
+    struct header_sink hs;
+    hs.for_curl = 1;
+    hs.list = NULL;
+    hs.len = 0;
+    char *url = build_target(req, route->base);
+    if (url == NULL || build_headers(req, b->send_body, b->chunked, &hs) != BSS_OK ||
         slot_acquire(p, &slot) != BSS_OK) {
-        curl_slist_free_all(headers);
+        curl_slist_free_all(hs.list);
         free(url);
         return reply_problem(req, o, 500, "INTERNAL", "Internal error", "out of memory");
     }
     char curl_err[CURL_ERROR_SIZE] = "";
-    setup_easy(slot.easy, p, b, url, headers, x, curl_err);
+    setup_easy(slot.easy, p, b, url, hs.list, x, curl_err);
     int timed_out = 0;
     CURLcode res = run_transfer(p, &slot, x, &timed_out);
     long status = 0;
     curl_easy_getinfo(slot.easy, CURLINFO_RESPONSE_CODE, &status);
     slot_release(p, &slot);
-    curl_slist_free_all(headers);
+    curl_slist_free_all(hs.list);
     free(url);
     snprintf(o->detail, sizeof o->detail, "%s", curl_err[0] ? curl_err : curl_easy_strerror(res));
 
@@ -698,10 +814,16 @@ static int exchange(gw_proxy *p, bss_request *req, const gw_route *route,
         snprintf(d, sizeof d, "%s answered badly", route->service);
         return reply_problem(req, o, 502, "UPSTREAM_ERROR", "Bad gateway", d);
     }
-    o->status = (int)status;
-    o->detail[0] = '\0';
-    return bss_reply_raw(req, (int)status, x->content_type[0] ? x->content_type : NULL,
-                         x->resp, x->resp_len, x->headers_len ? x->headers : NULL);
+    return reply_answer(req, o, x, (int)status);
+}
+
+/* Sends the request upstream and replies with the answer or a problem. */
+static int exchange(gw_proxy *p, bss_request *req, const gw_route *route,
+                    const struct body_plan *b, struct xfer *x, struct outcome *o)
+{
+    if (direct_possible(route, b))
+        return exchange_direct(p, req, route, b, x, o);
+    return exchange_curl(p, req, route, b, x, o);
 }
 
 int gw_proxy_forward(gw_proxy *p, bss_request *req, const gw_route *route)

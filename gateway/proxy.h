@@ -1,6 +1,6 @@
 /*
  * proxy.h - the gateway's forwarding: one client request in, one upstream
- * request out (libcurl), the upstream's answer back.
+ * request out (upstream.h's client, or libcurl), the upstream's answer back.
  *
  * What is forwarded upstream: the method, the path (the URL-decoded path
  * civetweb hands us, re-encoded; see below), the query string exactly as
@@ -49,7 +49,11 @@
  * for longer than timeout_ms. So a slow upload by the client is never
  * blamed on the upstream.
  *
- * Connections: each request borrows a libcurl handle pair (multi + easy)
+ * Connections: a request whose body is small (read whole) or absent, to
+ * a plain http:// upstream, and not HEAD, goes through the gateway's own
+ * HTTP/1.1 client (upstream.h) over a pooled keep-alive connection; the
+ * rules above (headers, timeouts, problems) are the same on both paths.
+ * Every other request borrows a libcurl handle pair (multi + easy)
  * from a mutex-protected pool and returns it afterwards; the multi handle's
  * connection cache keeps upstream connections alive between requests, so
  * sequential requests from one worker reuse the same TCP connection. At

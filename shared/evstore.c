@@ -17,7 +17,12 @@
 #include <string.h>
 #include <time.h>
 
-#define READ_POOL_SIZE 16
+/* As many as civetweb's default worker threads, so a read-heavy burst
+ * does not open and close connections (and lose their cached statements). */
+#define READ_POOL_SIZE 32
+/* Most units of work one group commit holds: bounds how long the first
+ * member of a group waits for its answer. */
+#define GROUP_MAX 64
 
 static const char *SCHEMA =
     "CREATE TABLE IF NOT EXISTS events("
@@ -65,6 +70,9 @@ enum {
     STMT_INBOX_SET,
     STMT_OUTBOX_ACK,
     STMT_DEAD_LETTER,
+    STMT_GROUP_SAVEPOINT,
+    STMT_GROUP_RELEASE,
+    STMT_GROUP_ROLLBACK_TO,
     STMT_COUNT
 };
 
@@ -89,6 +97,19 @@ static const char *STMT_SQL[STMT_COUNT] = {
     "DELETE FROM outbox WHERE sequence <= ?1",
     "INSERT INTO dead_letters(stream, partition, position, payload, reason, time_ms)"
     " VALUES(?1, ?2, ?3, ?4, ?5, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))",
+    "SAVEPOINT bss_group",
+    "RELEASE bss_group",
+    "ROLLBACK TO bss_group",
+};
+
+/* One unit of work waiting for the COMMIT of its group. Lives on the
+ * waiting thread's stack; the thread that commits fills rc/err and sets
+ * done under commit_lock, and never touches it afterwards. */
+struct group_member {
+    struct group_member *next;
+    int done;
+    int rc;
+    char err[BSS_ERRLEN];
 };
 
 struct bss_store {
@@ -112,7 +133,35 @@ struct bss_store {
     pthread_cond_t commit_cond;
     uint64_t commit_generation;
     int closing;
+
+    /* Group commit. group_open: the write transaction holds grouped units
+     * of work not yet committed (their threads wait in group_members).
+     * in_unit: the lock holder runs a grouped unit now. Both only change
+     * under write_lock. group_waiting counts threads queued in
+     * bss_store_group_begin, read by the holder to decide whether to hand
+     * the transaction on or commit it. group_cond (with commit_lock) wakes
+     * members once their group committed. */
+    int group_open;
+    int in_unit;
+    int unit_savepoint; /* the current unit runs in a savepoint (see group_begin) */
+    int group_count;
+    struct group_member *group_members;
+    _Atomic int group_waiting;
+    pthread_cond_t group_cond;
 };
+
+/* Closes a connection of the store, finalizing the statements cached on it
+ * (bss_store_prepare_cached) first: sqlite3_close refuses to close a
+ * connection with live statements. */
+static void close_connection(sqlite3 *db)
+{
+    if (db == NULL)
+        return;
+    sqlite3_stmt *st;
+    while ((st = sqlite3_next_stmt(db, NULL)) != NULL)
+        sqlite3_finalize(st);
+    sqlite3_close(db);
+}
 
 static int open_connection(const bss_store *s, sqlite3 **out, char *err)
 {
@@ -134,7 +183,7 @@ static int open_connection(const bss_store *s, sqlite3 **out, char *err)
     if (sqlite3_exec(db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
         bss_seterr(err, "configure %s: %s", s->path, msg ? msg : "?");
         sqlite3_free(msg);
-        sqlite3_close(db);
+        close_connection(db);
         return BSS_ERR_IO;
     }
     *out = db;
@@ -165,6 +214,7 @@ int bss_store_open(const bss_store_options *opts, bss_store **out, char *err)
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&s->commit_cond, &attr);
     pthread_condattr_destroy(&attr);
+    pthread_cond_init(&s->group_cond, NULL);
 
     int rc = open_connection(s, &s->wdb, err);
     if (rc == BSS_OK) {
@@ -197,13 +247,14 @@ void bss_store_close(bss_store *s)
     bss_store_wake_all(s);
     for (int i = 0; i < STMT_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
-    sqlite3_close(s->wdb);
+    close_connection(s->wdb);
     for (int i = 0; i < s->pool_count; i++)
-        sqlite3_close(s->pool[i]);
+        close_connection(s->pool[i]);
     pthread_mutex_destroy(&s->write_lock);
     pthread_mutex_destroy(&s->pool_lock);
     pthread_mutex_destroy(&s->commit_lock);
     pthread_cond_destroy(&s->commit_cond);
+    pthread_cond_destroy(&s->group_cond);
     free(s->path);
     free(s);
 }
@@ -225,9 +276,56 @@ static int exec_stmt(sqlite3_stmt *st)
     return rc;
 }
 
+/* Wakes the threads waiting in bss_store_wait_commit (called after a
+ * commit that appended events, without write_lock). */
+static void announce_commit(bss_store *s)
+{
+    pthread_mutex_lock(&s->commit_lock);
+    s->commit_generation++;
+    pthread_cond_broadcast(&s->commit_cond);
+    pthread_mutex_unlock(&s->commit_lock);
+}
+
+/* With write_lock held: commits the open group (every waiting unit's work)
+ * and hands each member its outcome. After a failed COMMIT the whole
+ * transaction is rolled back and every member gets the error: a unit is
+ * answered as kept only when the COMMIT that contains it succeeded. */
+static void group_flush(bss_store *s)
+{
+    if (!s->group_open)
+        return;
+    int rc = BSS_OK;
+    char err[BSS_ERRLEN] = "";
+    int step = exec_stmt(s->stmt[STMT_COMMIT]);
+    if (step != SQLITE_DONE) {
+        bss_seterr(err, "commit: %s", sqlite3_errmsg(s->wdb));
+        if (!sqlite3_get_autocommit(s->wdb))
+            exec_stmt(s->stmt[STMT_ROLLBACK]);
+        rc = (step & 0xff) == SQLITE_BUSY ? BSS_ERR_BUSY : BSS_ERR_IO;
+    }
+    int notify = rc == BSS_OK && s->appended_in_transaction;
+    struct group_member *m = s->group_members;
+    s->group_members = NULL;
+    s->group_count = 0;
+    s->group_open = 0;
+    s->appended_in_transaction = 0;
+    pthread_mutex_lock(&s->commit_lock);
+    for (; m != NULL; m = m->next) {
+        m->rc = rc;
+        memcpy(m->err, err, sizeof err);
+        m->done = 1;
+    }
+    if (notify)
+        s->commit_generation++;
+    pthread_cond_broadcast(&s->commit_cond);
+    pthread_cond_broadcast(&s->group_cond);
+    pthread_mutex_unlock(&s->commit_lock);
+}
+
 int bss_store_begin(bss_store *s, char *err)
 {
     pthread_mutex_lock(&s->write_lock);
+    group_flush(s); /* a plain transaction never shares the group's */
     int rc = exec_stmt(s->stmt[STMT_BEGIN]);
     if (rc != SQLITE_DONE) {
         bss_seterr(err, "begin: %s", sqlite3_errmsg(s->wdb));
@@ -248,16 +346,118 @@ static void end_transaction(bss_store *s, int committed)
     s->in_transaction = 0;
     s->appended_in_transaction = 0;
     pthread_mutex_unlock(&s->write_lock);
-    if (notify) {
-        pthread_mutex_lock(&s->commit_lock);
-        s->commit_generation++;
-        pthread_cond_broadcast(&s->commit_cond);
-        pthread_mutex_unlock(&s->commit_lock);
+    if (notify)
+        announce_commit(s);
+}
+
+/* With write_lock held and the unit's savepoint ended: lets go of the
+ * write connection. The open group goes on to a thread queued in
+ * bss_store_group_begin when there is one (it will commit it or hand it
+ * on in turn) and the group is not full; otherwise it is committed now. */
+static void group_pass_on(bss_store *s)
+{
+    s->in_unit = 0;
+    s->in_transaction = 0;
+    if (s->group_open && (atomic_load(&s->group_waiting) == 0 || s->group_count >= GROUP_MAX))
+        group_flush(s);
+    pthread_mutex_unlock(&s->write_lock);
+}
+
+int bss_store_group_begin(bss_store *s, char *err)
+{
+    atomic_fetch_add(&s->group_waiting, 1);
+    pthread_mutex_lock(&s->write_lock);
+    atomic_fetch_sub(&s->group_waiting, 1);
+    if (!s->group_open) {
+        int rc = exec_stmt(s->stmt[STMT_BEGIN]);
+        if (rc != SQLITE_DONE) {
+            bss_seterr(err, "begin: %s", sqlite3_errmsg(s->wdb));
+            pthread_mutex_unlock(&s->write_lock);
+            return (rc & 0xff) == SQLITE_BUSY ? BSS_ERR_BUSY : BSS_ERR_IO;
+        }
+        s->group_open = 1;
+        s->appended_in_transaction = 0;
     }
+    /* The first unit of a group needs no savepoint: if it fails, nobody
+     * else's work is in the transaction and all of it can go. Only units
+     * joining a group that already holds others' work pay for one (SQLite
+     * journals every page a savepoint's work touches). */
+    s->unit_savepoint = s->group_count > 0;
+    if (s->unit_savepoint && exec_stmt(s->stmt[STMT_GROUP_SAVEPOINT]) != SQLITE_DONE) {
+        bss_seterr(err, "savepoint: %s", sqlite3_errmsg(s->wdb));
+        if (s->group_count == 0) { /* nobody else's work: drop the transaction */
+            if (!sqlite3_get_autocommit(s->wdb))
+                exec_stmt(s->stmt[STMT_ROLLBACK]);
+            s->group_open = 0;
+        }
+        group_pass_on(s);
+        return BSS_ERR_IO;
+    }
+    s->writer = pthread_self();
+    s->in_transaction = 1;
+    s->in_unit = 1;
+    return BSS_OK;
+}
+
+/* Undoes the current unit's savepoint (the rest of the group stays). */
+static void unit_undo(bss_store *s)
+{
+    if (s->unit_savepoint) {
+        exec_stmt(s->stmt[STMT_GROUP_ROLLBACK_TO]);
+        exec_stmt(s->stmt[STMT_GROUP_RELEASE]);
+    }
+    if (s->group_count == 0 && !sqlite3_get_autocommit(s->wdb)) {
+        /* Nobody else's work in it: end the transaction rather than commit
+         * an empty one. */
+        exec_stmt(s->stmt[STMT_ROLLBACK]);
+        s->group_open = 0;
+    } else if (sqlite3_get_autocommit(s->wdb)) {
+        /* SQLite ended the transaction itself (some errors roll it all back):
+         * whatever members it held are lost; group_flush tells them. */
+        s->group_open = s->group_count > 0;
+    }
+}
+
+int bss_store_group_commit(bss_store *s, char *err)
+{
+    if (!s->in_unit || !holds_transaction(s)) {
+        bss_seterr(err, "group commit outside a grouped unit of work");
+        return BSS_ERR_INVALID;
+    }
+    if (s->unit_savepoint && exec_stmt(s->stmt[STMT_GROUP_RELEASE]) != SQLITE_DONE) {
+        bss_seterr(err, "release: %s", sqlite3_errmsg(s->wdb));
+        unit_undo(s);
+        group_pass_on(s);
+        return BSS_ERR_IO;
+    }
+    /* The member stays on this stack until group_flush has set done (and
+     * taken it off the list), which is what the wait below waits for. */
+    struct group_member self = {s->group_members, 0, BSS_OK, ""};
+    // cppcheck-suppress autoVariables
+    s->group_members = &self;
+    s->group_count++;
+    group_pass_on(s);
+    pthread_mutex_lock(&s->commit_lock);
+    while (!self.done)
+        pthread_cond_wait(&s->group_cond, &s->commit_lock);
+    pthread_mutex_unlock(&s->commit_lock);
+    if (self.rc != BSS_OK)
+        bss_seterr(err, "%s", self.err);
+    return self.rc;
+}
+
+void bss_store_group_rollback(bss_store *s)
+{
+    if (!s->in_unit || !holds_transaction(s))
+        return;
+    unit_undo(s);
+    group_pass_on(s);
 }
 
 int bss_store_commit(bss_store *s, char *err)
 {
+    if (s->in_unit && holds_transaction(s))
+        return bss_store_group_commit(s, err);
     int rc = exec_stmt(s->stmt[STMT_COMMIT]);
     if (rc != SQLITE_DONE) {
         bss_seterr(err, "commit: %s", sqlite3_errmsg(s->wdb));
@@ -272,6 +472,10 @@ int bss_store_commit(bss_store *s, char *err)
 
 void bss_store_rollback(bss_store *s)
 {
+    if (s->in_unit && holds_transaction(s)) {
+        bss_store_group_rollback(s);
+        return;
+    }
     if (!sqlite3_get_autocommit(s->wdb))
         exec_stmt(s->stmt[STMT_ROLLBACK]);
     end_transaction(s, 0);
@@ -491,7 +695,30 @@ static void release_reader(bss_store *s, sqlite3 *db)
         db = NULL;
     }
     pthread_mutex_unlock(&s->pool_lock);
-    sqlite3_close(db);
+    close_connection(db);
+}
+
+int bss_store_prepare_cached(sqlite3 *db, const char *sql, sqlite3_stmt **out, char *err)
+{
+    /* The connection's own list of statements is the cache: a statement
+     * whose text is sql and that nobody is stepping is free to reuse. A
+     * scan of a few dozen strcmp is far cheaper than a parse. */
+    for (sqlite3_stmt *st = sqlite3_next_stmt(db, NULL); st != NULL;
+         st = sqlite3_next_stmt(db, st)) {
+        const char *text = sqlite3_sql(st);
+        if (!sqlite3_stmt_busy(st) && text != NULL && strcmp(text, sql) == 0) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            *out = st;
+            return BSS_OK;
+        }
+    }
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL) != SQLITE_OK) {
+        bss_seterr(err, "prepare: %s", sqlite3_errmsg(db));
+        *out = NULL;
+        return BSS_ERR_IO;
+    }
+    return BSS_OK;
 }
 
 int bss_store_reader_acquire(bss_store *s, sqlite3 **db, char *err)
@@ -510,7 +737,9 @@ int bss_store_snapshot_begin(bss_store *s, sqlite3 **db, char *err)
     int rc = acquire_reader(s, db, err);
     if (rc != BSS_OK)
         return rc;
-    if (sqlite3_exec(*db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+    sqlite3_stmt *begin = NULL;
+    if (bss_store_prepare_cached(*db, "BEGIN", &begin, err) != BSS_OK ||
+        exec_stmt(begin) != SQLITE_DONE) {
         bss_seterr(err, "begin read: %s", sqlite3_errmsg(*db));
         release_reader(s, *db);
         return BSS_ERR_IO;
@@ -520,8 +749,11 @@ int bss_store_snapshot_begin(bss_store *s, sqlite3 **db, char *err)
 
 void bss_store_snapshot_end(bss_store *s, sqlite3 *db)
 {
-    if (!sqlite3_get_autocommit(db))
-        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    sqlite3_stmt *commit = NULL;
+    if (!sqlite3_get_autocommit(db) &&
+        (bss_store_prepare_cached(db, "COMMIT", &commit, NULL) != BSS_OK ||
+         exec_stmt(commit) != SQLITE_DONE))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     release_reader(s, db);
 }
 
@@ -764,7 +996,7 @@ void bss_store_feed_close(bss_store_feed *f)
         return;
     for (int i = 0; i < FEED_COUNT; i++)
         sqlite3_finalize(f->stmt[i]);
-    sqlite3_close(f->db);
+    close_connection(f->db);
     free(f);
 }
 

@@ -18,6 +18,8 @@
  *
  * Write transactions are serialised by a mutex per store and opened with
  * BEGIN IMMEDIATE, so a write never fails halfway with SQLITE_BUSY_SNAPSHOT.
+ * Concurrent request threads can share one transaction and its COMMIT (group
+ * commit, bss_store_group_begin), each answered only after that COMMIT.
  * Reads outside a transaction use a small pool of read connections and see
  * the last committed state; reads by the thread that holds the write
  * transaction see its uncommitted writes.
@@ -73,6 +75,43 @@ int bss_store_commit(bss_store *store, char *err);
 /* Rolls back everything since bss_store_begin; the transaction is over. */
 void bss_store_rollback(bss_store *store);
 
+/* Group commit: units of work from several threads (HTTP requests) share
+ * one write transaction and one COMMIT, each unit that joins others' work
+ * in a savepoint of its own (the first unit of a group needs none: if it
+ * fails, the transaction holds nothing else and is rolled back whole).
+ *
+ * bss_store_group_begin waits for the write connection like
+ * bss_store_begin, then joins the open group transaction (opening it with
+ * BEGIN IMMEDIATE when there is none) and starts the unit's savepoint.
+ * Inside the unit everything works as in a plain transaction:
+ * bss_store_db, bss_store_append, readers (the write connection, which
+ * also shows the group's earlier units), savepoints.
+ *
+ * bss_store_group_commit keeps the unit's work and returns only once a
+ * COMMIT containing it has happened: BSS_OK when it succeeded, the COMMIT's
+ * error when it failed (then nothing of the unit is kept, nor of the rest of
+ * its group). So a caller that answers after BSS_OK never acknowledges a
+ * write that a crash can lose. While it waits, the connection goes to the
+ * next thread queued in bss_store_group_begin, if any, whose unit joins the
+ * same transaction; the thread that finds nobody queued (or the group at 64
+ * units) commits for everyone. A plain bss_store_begin commits an open
+ * group before starting its own transaction.
+ *
+ * bss_store_group_rollback undoes only the unit's own work; the other units
+ * of the group are unaffected and still commit. It does not wait.
+ *
+ * Inside a unit, bss_store_commit and bss_store_rollback act as
+ * bss_store_group_commit and bss_store_group_rollback, so domain code
+ * written for plain transactions can run grouped by changing its begin.
+ * bss_store_group_begin returns BSS_OK, BSS_ERR_BUSY (another process holds
+ * the file past the busy timeout) or BSS_ERR_IO; bss_store_group_commit
+ * BSS_OK, BSS_ERR_BUSY or BSS_ERR_IO (the COMMIT failed), or
+ * BSS_ERR_INVALID when the caller is not in a unit. Either way the unit is
+ * over. */
+int bss_store_group_begin(bss_store *store, char *err);
+int bss_store_group_commit(bss_store *store, char *err);
+void bss_store_group_rollback(bss_store *store);
+
 /* 1 when the calling thread holds the write transaction, else 0. */
 int bss_store_in_transaction(bss_store *store);
 
@@ -110,6 +149,16 @@ int bss_store_append_tx(bss_store *store, const char *subject, int64_t expected_
  * it. Returns BSS_OK or BSS_ERR_IO. */
 int bss_store_reader_acquire(bss_store *store, sqlite3 **db, char *err);
 void bss_store_reader_release(bss_store *store, sqlite3 *db);
+
+/* A statement for sql on db, one of this store's connections (the write
+ * connection or a reader), prepared once per connection and reused: the
+ * first call parses it, later ones find it again (reset, bindings cleared).
+ * sql must be a fixed text (not one built per call: each distinct text stays
+ * prepared until the store closes the connection). Use it like any
+ * prepared statement but end with sqlite3_reset, never sqlite3_finalize;
+ * a read statement left unreset keeps its connection's read transaction
+ * open. Returns BSS_OK with *st set, or BSS_ERR_IO (err filled). */
+int bss_store_prepare_cached(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err);
 
 /* A consistent read view for a handler that runs several queries: borrows
  * a reader and opens a read transaction on it, so every query sees the same
