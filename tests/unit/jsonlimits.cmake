@@ -1,4 +1,0 @@
-add_executable(test_jsonlimits test_jsonlimits.c)
-target_link_libraries(test_jsonlimits PRIVATE bsscore)
-target_include_directories(test_jsonlimits PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-add_test(NAME unit_jsonlimits COMMAND test_jsonlimits)
