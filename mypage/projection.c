@@ -24,6 +24,11 @@
 const char *const mypage_projection_streams[] = {"customer", "rater", "billing"};
 const size_t mypage_projection_nstreams =
     sizeof mypage_projection_streams / sizeof *mypage_projection_streams;
+const char *const mypage_projection_types[] = {
+    "OrderCreated", "LineStatusChanged", "OrderCompleted", "OrderRejected", /* customer */
+    "UsageRated", "AuCloseStarted",                                         /* rater */
+    "InvoiceIssued",                                                        /* billing */
+    NULL};
 
 static const char *const SCHEMA[] = {
     "CREATE TABLE IF NOT EXISTS mypage_line("

@@ -60,6 +60,11 @@
 extern const char *const mypage_projection_streams[];
 extern const size_t mypage_projection_nstreams;
 
+/* The event types the projection reads, NULL-terminated: events of any other
+ * type change nothing, so a reader may leave them out (bssiot-replay's
+ * rebuild does, in its log queries). */
+extern const char *const mypage_projection_types[];
+
 /* Creates the projection's tables in db (idempotent). Runs inside the
  * caller's transaction. Returns BSS_OK or BSS_ERR_IO (err filled). */
 int mypage_projection_schema(sqlite3 *db, char *err);

@@ -1,12 +1,14 @@
-# bssiot-replay: the event logs as a debugging tool (README "Debugging with
-# the event logs"). replay_core is everything but rebuild/verify, a library
-# of its own so the fuzz target (tests/fuzz/fuzz_replay_event.c) links the
-# exact decoding path; rebuild/verify fold events with the mypage service's
-# own projection library when the build has it.
+# bssiot-replay: the event logs (SQLite stores or Kafka topics) as a
+# debugging tool (README "Debugging with the event logs"). replay_core is
+# everything but rebuild/verify, a library of its own so the fuzz target
+# (tests/fuzz/fuzz_replay_event.c) links the exact decoding path;
+# rebuild/verify fold events with the mypage service's own projection
+# library when the build has it.
 add_library(replay_core STATIC
   ${CMAKE_CURRENT_LIST_DIR}/replay_event.c
   ${CMAKE_CURRENT_LIST_DIR}/replay_format.c
   ${CMAKE_CURRENT_LIST_DIR}/replay_log.c
+  ${CMAKE_CURRENT_LIST_DIR}/replay_kafka.c
   ${CMAKE_CURRENT_LIST_DIR}/replay_timeline.c
   ${CMAKE_CURRENT_LIST_DIR}/replay_at.c)
 target_include_directories(replay_core PUBLIC ${CMAKE_CURRENT_LIST_DIR})

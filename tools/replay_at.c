@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,18 @@ static int read_count(const cJSON *obj, const char *name, int64_t *out)
     return BSS_ERR_INVALID;
 }
 
+/* A JSON number as integer KRW: 1 with *out set when it is one (finite,
+ * whole, within int64), else 0. The events carry money as JSON integers; a
+ * damaged row may carry 1e999, which no cast may see. */
+static int money(const cJSON *v, int64_t *out)
+{
+    if (!cJSON_IsNumber(v) || !(fabs(v->valuedouble) < 9.2e18) ||
+        v->valuedouble != floor(v->valuedouble))
+        return 0;
+    *out = (int64_t)v->valuedouble;
+    return 1;
+}
+
 static usage_period *usage_for(replay_line_state *st, const char *period)
 {
     for (size_t i = 0; i < st->nusage; i++)
@@ -158,10 +171,8 @@ static int apply_parsed(replay_line_state *st, const bss_event *ev, const cJSON 
         copy_str(line, "productNm", st->product_nm, sizeof st->product_nm);
         copy_str(line, "apnCd", st->apn, sizeof st->apn);
         const cJSON *tarif = cJSON_GetObjectItemCaseSensitive(line, "productTarif");
-        if (cJSON_IsNumber(tarif)) {
-            st->tarif = (int64_t)tarif->valuedouble;
+        if (money(tarif, &st->tarif))
             st->has_tarif = 1;
-        }
         copy_str(d, "orderId", st->order_id, sizeof st->order_id);
         copy_str(d, "type", st->order_type, sizeof st->order_type);
         copy_str(d, "status", st->order_status, sizeof st->order_status);
@@ -255,8 +266,10 @@ static int apply_parsed(replay_line_state *st, const bss_event *ev, const cJSON 
         copy_str(d, "status", inv->status, sizeof inv->status);
         const cJSON *total = cJSON_GetObjectItemCaseSensitive(d, "total");
         const cJSON *line_total = cJSON_GetObjectItemCaseSensitive(mine, "total");
-        inv->invoice_total = cJSON_IsNumber(total) ? (int64_t)total->valuedouble : 0;
-        inv->line_total = cJSON_IsNumber(line_total) ? (int64_t)line_total->valuedouble : 0;
+        if (!money(total, &inv->invoice_total))
+            inv->invoice_total = 0;
+        if (!money(line_total, &inv->line_total))
+            inv->line_total = 0;
     }
     return BSS_OK;
 }

@@ -1,10 +1,12 @@
 /*
- * replay_log.c - see replay_log.h. The SQLite backend.
+ * replay_log.c - see replay_log.h. The SQLite backend, and what every
+ * backend shares.
  */
 #include "replay_log.h"
 
 #include "bss_error.h"
 #include "replay_event.h"
+#include "replay_kafka.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -24,6 +26,14 @@ typedef struct sqlite_log {
     char *data_buf;
     size_t data_cap;
 } sqlite_log;
+
+int64_t replay_marks_get(const replay_marks *m, int32_t partition)
+{
+    for (size_t i = 0; m != NULL && i < m->n; i++)
+        if (m->partition[i] == partition)
+            return m->position[i];
+    return 0;
+}
 
 void replay_filter_init(replay_filter *f)
 {
@@ -138,6 +148,7 @@ static int sqlite_next(replay_log *base, replay_item *item, char *err)
     }
     item->sequence = row.sequence;
     item->reason[0] = '\0';
+    item->where[0] = '\0';
     item->ok = replay_event_from_row(&row, base->source, &item->event, log->data_buf,
                                      log->data_cap, item->reason) == BSS_OK;
     return BSS_OK;
@@ -147,6 +158,8 @@ static void sqlite_close(replay_log *base)
 {
     sqlite_log *log = (sqlite_log *)base;
     sqlite3_finalize(log->st);
+    if (log->db != NULL && !sqlite3_get_autocommit(log->db))
+        sqlite3_exec(log->db, "COMMIT", NULL, NULL, NULL); /* ends the read snapshot */
     sqlite3_close(log->db);
     free(log->data_buf);
     free(log);
@@ -157,7 +170,10 @@ static const replay_log_ops SQLITE_OPS = {sqlite_next, sqlite_close};
 /* The query for f; its parameters are bound in the same order by bind(). */
 static char *build_query(const replay_filter *f)
 {
-    size_t cap = 512 + f->nmentions * 64;
+    size_t ntypes = 0;
+    while (f->types != NULL && f->types[ntypes] != NULL)
+        ntypes++;
+    size_t cap = 512 + f->nmentions * 64 + ntypes * 4;
     char *sql = malloc(cap);
     if (sql == NULL)
         return NULL;
@@ -167,6 +183,12 @@ static char *build_query(const replay_filter *f)
                                 " WHERE sequence > ? AND sequence <= ?");
     if (f->type != NULL)
         n += (size_t)snprintf(sql + n, cap - n, " AND type = ?");
+    if (ntypes > 0) {
+        n += (size_t)snprintf(sql + n, cap - n, " AND type IN (");
+        for (size_t i = 0; i < ntypes; i++)
+            n += (size_t)snprintf(sql + n, cap - n, i ? ",?" : "?");
+        n += (size_t)snprintf(sql + n, cap - n, ")");
+    }
     if (f->subject != NULL)
         n += (size_t)snprintf(sql + n, cap - n, " AND subject = ?");
     if (f->since_ms != INT64_MIN || f->until_ms != INT64_MAX)
@@ -184,13 +206,25 @@ static char *build_query(const replay_filter *f)
     return sql;
 }
 
+/* The last sequence f lets a reader reach: its own bound and, when it
+ * bounds positions, the one of partition 0 (the only one a log has). */
+static int64_t sequence_bound(const replay_filter *f)
+{
+    int64_t bound = f->up_to_sequence;
+    if (f->up_to != NULL && replay_marks_get(f->up_to, 0) < bound)
+        bound = replay_marks_get(f->up_to, 0);
+    return bound;
+}
+
 static int bind(sqlite3_stmt *st, const replay_filter *f)
 {
     int i = 1;
     sqlite3_bind_int64(st, i++, f->after_sequence);
-    sqlite3_bind_int64(st, i++, f->up_to_sequence);
+    sqlite3_bind_int64(st, i++, sequence_bound(f));
     if (f->type != NULL)
         sqlite3_bind_text(st, i++, f->type, -1, SQLITE_TRANSIENT);
+    for (size_t t = 0; f->types != NULL && f->types[t] != NULL; t++)
+        sqlite3_bind_text(st, i++, f->types[t], -1, SQLITE_STATIC);
     if (f->subject != NULL)
         sqlite3_bind_text(st, i++, f->subject, -1, SQLITE_TRANSIENT);
     if (f->since_ms != INT64_MIN || f->until_ms != INT64_MAX) {
@@ -207,6 +241,31 @@ static int bind(sqlite3_stmt *st, const replay_filter *f)
         free(quoted);
     }
     return BSS_OK;
+}
+
+/* log->reached: the last sequence within f's sequence bounds, in the read
+ * transaction's snapshot (the first read of it fixes the snapshot, and the
+ * prepared iteration has not stepped yet). */
+static int read_reached(sqlite_log *log, const replay_filter *f, char *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = BSS_ERR_IO;
+    if (sqlite3_prepare_v2(log->db,
+                           "SELECT MAX(sequence) FROM events WHERE sequence > ?1 AND sequence <= ?2",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, f->after_sequence);
+        sqlite3_bind_int64(st, 2, sequence_bound(f));
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            log->base.reached.n = 1;
+            log->base.reached.partition[0] = 0;
+            log->base.reached.position[0] = sqlite3_column_int64(st, 0); /* NULL: 0 */
+            rc = BSS_OK;
+        }
+    }
+    if (rc != BSS_OK)
+        bss_seterr(err, "read %s: %s", log->base.location, sqlite3_errmsg(log->db));
+    sqlite3_finalize(st);
+    return rc;
 }
 
 int replay_log_open_sqlite(const char *path, const char *source, const replay_filter *f,
@@ -227,6 +286,12 @@ int replay_log_open_sqlite(const char *path, const char *source, const replay_fi
     log->data_cap = 4096;
     log->data_buf = malloc(log->data_cap);
     int rc = log->data_buf ? replay_open_readonly(path, &log->db, err) : BSS_ERR_NOMEM;
+    /* One read transaction for the whole iteration and the reached
+     * position: both from the same snapshot of the log. */
+    if (rc == BSS_OK && sqlite3_exec(log->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        bss_seterr(err, "read %s: %s", path, sqlite3_errmsg(log->db));
+        rc = BSS_ERR_IO;
+    }
     char *sql = rc == BSS_OK ? build_query(f) : NULL;
     if (rc == BSS_OK && sql == NULL)
         rc = BSS_ERR_NOMEM;
@@ -237,6 +302,8 @@ int replay_log_open_sqlite(const char *path, const char *source, const replay_fi
     free(sql);
     if (rc == BSS_OK)
         rc = bind(log->st, f);
+    if (rc == BSS_OK)
+        rc = read_reached(log, f, err);
     if (rc == BSS_ERR_NOMEM)
         bss_seterr(err, "out of memory");
     if (rc != BSS_OK) {
@@ -247,6 +314,53 @@ int replay_log_open_sqlite(const char *path, const char *source, const replay_fi
     return BSS_OK;
 }
 
+int replay_log_open(const replay_source *src, const char *source, const replay_filter *f,
+                    replay_log **out, char *err)
+{
+    if (src->kafka_brokers != NULL)
+        return replay_kafka_open(src, source, f, out, err);
+    char path[1024];
+    if (replay_store_path(src->data_dir, source, path, sizeof path) != BSS_OK) {
+        bss_seterr(err, "store path of %s is too long", source);
+        return BSS_ERR_INVALID;
+    }
+    return replay_log_open_sqlite(path, source, f, out, err);
+}
+
+/* Whether data holds value as a JSON string literal (the SQL's instr). */
+static int data_quotes(const char *data, const char *value)
+{
+    char *quoted = replay_json_quote(value);
+    int found = quoted != NULL && data != NULL && strstr(data, quoted) != NULL;
+    free(quoted);
+    return found;
+}
+
+int replay_filter_matches(const replay_filter *f, const bss_event *ev)
+{
+    if (ev->sequence <= f->after_sequence || ev->sequence > f->up_to_sequence)
+        return 0;
+    if (ev->time_ms < f->since_ms || ev->time_ms > f->until_ms)
+        return 0;
+    if (f->type != NULL && strcmp(ev->type, f->type) != 0)
+        return 0;
+    if (f->subject != NULL && strcmp(ev->subject, f->subject) != 0)
+        return 0;
+    if (f->types != NULL) {
+        size_t t = 0;
+        while (f->types[t] != NULL && strcmp(f->types[t], ev->type) != 0)
+            t++;
+        if (f->types[t] == NULL)
+            return 0;
+    }
+    if (f->nmentions == 0)
+        return 1;
+    for (size_t m = 0; m < f->nmentions; m++)
+        if (strcmp(ev->subject, f->mentions[m]) == 0 || data_quotes(ev->data, f->mentions[m]))
+            return 1;
+    return 0;
+}
+
 int replay_log_next(replay_log *log, replay_item *item, char *err)
 {
     return log->ops->next(log, item, err);
@@ -254,8 +368,16 @@ int replay_log_next(replay_log *log, replay_item *item, char *err)
 
 void replay_report_corrupt(FILE *diag, const replay_log *log, const replay_item *item)
 {
-    fprintf(diag, "bssiot-replay: skipped a corrupt event: db %s, source %s, sequence %lld: %s\n",
-            log->location, log->source, (long long)item->sequence, item->reason);
+    if (item->where[0] != '\0')
+        fprintf(diag,
+                "bssiot-replay: skipped a corrupt event: topic %s %s, source %s, sequence %lld:"
+                " %s\n",
+                log->location, item->where, log->source, (long long)item->sequence,
+                item->reason);
+    else
+        fprintf(diag,
+                "bssiot-replay: skipped a corrupt event: db %s, source %s, sequence %lld: %s\n",
+                log->location, log->source, (long long)item->sequence, item->reason);
 }
 
 void replay_log_close(replay_log *log)

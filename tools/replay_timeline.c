@@ -35,21 +35,16 @@ static int append_copy(replay_events *list, const bss_event *ev)
     return BSS_OK;
 }
 
-/* Opens one source's log; *log stays NULL when its store does not exist. */
-static int open_source(const char *data_dir, const char *source, const replay_filter *f,
+/* Opens one source's log; *log stays NULL when the source has none. */
+static int open_source(const replay_source *src, const char *source, const replay_filter *f,
                        replay_log **log, char *err)
 {
-    char path[1024];
     *log = NULL;
-    if (replay_store_path(data_dir, source, path, sizeof path) != BSS_OK) {
-        bss_seterr(err, "store path of %s is too long", source);
-        return BSS_ERR_INVALID;
-    }
-    int rc = replay_log_open_sqlite(path, source, f, log, err);
+    int rc = replay_log_open(src, source, f, log, err);
     return rc == BSS_ERR_NOTFOUND ? BSS_OK : rc;
 }
 
-int replay_collect(const char *data_dir, const char *const *sources, size_t nsources,
+int replay_collect(const replay_source *src, const char *const *sources, size_t nsources,
                    const replay_filter *f, replay_keep_fn keep, void *ctx, replay_events *out,
                    size_t *skipped, FILE *diag, char *err)
 {
@@ -61,7 +56,7 @@ int replay_collect(const char *data_dir, const char *const *sources, size_t nsou
     int rc = BSS_OK;
     for (size_t s = 0; s < nsources && rc == BSS_OK; s++) {
         replay_log *log = NULL;
-        rc = open_source(data_dir, sources[s], f, &log, err);
+        rc = open_source(src, sources[s], f, &log, err);
         while (rc == BSS_OK && log != NULL) {
             int step = replay_log_next(log, item, err);
             if (step == BSS_ERR_NOTFOUND)
@@ -285,7 +280,7 @@ static int advance(merge_head *head, size_t *skipped, FILE *diag, char *err)
     return BSS_OK;
 }
 
-int replay_merge(const char *data_dir, const char *const *sources, size_t nsources,
+int replay_merge(const replay_source *src, const char *const *sources, size_t nsources,
                  const replay_filter *f, replay_event_fn fn, void *ctx, size_t *skipped,
                  FILE *diag, char *err)
 {
@@ -296,7 +291,7 @@ int replay_merge(const char *data_dir, const char *const *sources, size_t nsourc
     }
     int rc = BSS_OK;
     for (size_t s = 0; s < nsources && rc == BSS_OK; s++) {
-        rc = open_source(data_dir, sources[s], f, &heads[s].log, err);
+        rc = open_source(src, sources[s], f, &heads[s].log, err);
         if (rc == BSS_OK)
             rc = advance(&heads[s], skipped, diag, err);
     }

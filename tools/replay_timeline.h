@@ -39,13 +39,13 @@ void replay_events_free(replay_events *list);
 /* Keeps an event (1) or not (0); NULL keeps all. */
 typedef int (*replay_keep_fn)(void *ctx, const bss_event *ev);
 
-/* Reads each of sources[0..nsources) from its store under data_dir (see
- * replay_store_path) with filter f and appends the events keep() accepts to
- * out, each source in sequence order. A store that does not exist is passed
- * over; a corrupt row is reported to diag and counted in *skipped. Returns
+/* Reads each of sources[0..nsources) from src (its store under the data
+ * dir, see replay_store_path, or its Kafka topic) with filter f and appends
+ * the events keep() accepts to out, each source in sequence order. A store
+ * or topic that does not exist is passed over; a corrupt row is reported to diag and counted in *skipped. Returns
  * BSS_OK, or BSS_ERR_IO / BSS_ERR_NOMEM (err filled) when a store cannot be
  * read; out keeps what was gathered. */
-int replay_collect(const char *data_dir, const char *const *sources, size_t nsources,
+int replay_collect(const replay_source *src, const char *const *sources, size_t nsources,
                    const replay_filter *f, replay_keep_fn keep, void *ctx, replay_events *out,
                    size_t *skipped, FILE *diag, char *err);
 
@@ -56,10 +56,10 @@ int replay_causal_order(replay_events *list);
 /* Called per event by replay_merge, in merged order; non-zero stops. */
 typedef int (*replay_event_fn)(void *ctx, const bss_event *ev);
 
-/* The streaming merge described above over the given sources' stores with
- * filter f. Corrupt rows are reported to diag and counted in *skipped.
+/* The streaming merge described above over the given sources' logs in src
+ * with filter f. Corrupt rows are reported to diag and counted in *skipped.
  * Returns BSS_OK, or BSS_ERR_IO / BSS_ERR_NOMEM with err filled. */
-int replay_merge(const char *data_dir, const char *const *sources, size_t nsources,
+int replay_merge(const replay_source *src, const char *const *sources, size_t nsources,
                  const replay_filter *f, replay_event_fn fn, void *ctx, size_t *skipped,
                  FILE *diag, char *err);
 

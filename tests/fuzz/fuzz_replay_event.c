@@ -8,11 +8,16 @@
  * sequence, version, time_ms, id, type, subject, correlation_id,
  * causation_id, data; a leading byte's low bits set the column defects
  * (REPLAY_ROW_*), and a column that is exactly "\x00" stands for SQL NULL.
+ * The same `data` column also goes through the Kafka reader's message check
+ * (replay_kafka_event_from_message) as a message value, with the sequence
+ * column as its bss-sequence header, and an event it accepts through the
+ * same consumers.
  */
 #include "bss_error.h"
 #include "replay_at.h"
 #include "replay_event.h"
 #include "replay_format.h"
+#include "replay_kafka.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -72,5 +77,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     free(buf);
+    bss_event *message = NULL;
+    if (replay_kafka_event_from_message(col[8].text, col[8].len, row.sequence, "customer",
+                                        &message, err) == BSS_OK) {
+        if (message->sequence < 1 || strcmp(message->source, "customer") != 0)
+            abort();
+        replay_print_text(sink, message, message->subject);
+        replay_print_json(sink, message);
+        replay_event_mentions(message, message->subject);
+        bss_event_free(message);
+    }
     return 0;
 }

@@ -281,6 +281,31 @@ class ReplayTest(unittest.TestCase):
         self.assertIn("verify: equal", out)
         self.assertGreater(query(rebuilt, "SELECT COUNT(*) FROM mypage_line")[0][0], 2)
 
+        # An event the projection refuses (well-formed, but not what its type
+        # promises) is left out as the live consumer dead-letters it; the
+        # rest of the rebuild is whole.
+        copy = self.copy_stores("rejected")
+        db = sqlite3.connect(os.path.join(copy, "rater.db"))
+        (seq,) = db.execute("SELECT MIN(sequence) FROM events WHERE type = 'UsageRated'"
+                            " AND subject = ?", (self.l2,)).fetchone()
+        db.execute("UPDATE events SET data = '{\"periods\":\"none\"}' WHERE sequence = ?",
+                   (seq,))
+        db.commit()
+        db.close()
+        partial = os.path.join(self.dir, "mypage-rejected.db")
+        _, err = self.replay("rebuild", "--projection", "mypage", "--out", partial,
+                             data_dir=copy, expect=2)
+        self.assertIn(f"source rater, sequence {seq} (UsageRated)", err)
+        self.assertIn("1 rejected", err)
+        self.assertEqual(query(partial, "SELECT COUNT(*) FROM mypage_line"),
+                         query(rebuilt, "SELECT COUNT(*) FROM mypage_line"))
+        self.assertEqual(query(partial, "SELECT COUNT(*) FROM mypage_usage WHERE svc_cont_no = ?",
+                               (self.l2,))[0][0], 0)
+        self.assertEqual(query(partial, "SELECT * FROM mypage_usage WHERE svc_cont_no = ?",
+                               (self.l1,)),
+                         query(rebuilt, "SELECT * FROM mypage_usage WHERE svc_cont_no = ?",
+                               (self.l1,)))
+
         db = sqlite3.connect(rebuilt)
         db.execute("UPDATE mypage_line SET product_cd = 'IOT-FORGED' WHERE svc_cont_no = ?",
                    (self.l2,))
@@ -290,6 +315,157 @@ class ReplayTest(unittest.TestCase):
         self.assertIn("only in rebuilt", out)
         self.assertIn("IOT-FORGED", out)
         self.assertIn("only in live", out)
+
+
+class KafkaReplayTest(unittest.TestCase):
+    """The same tool reading the Kafka topics of a system on the Kafka bus
+    (librdkafka's mock cluster, 3 partitions per topic, so events of one
+    source arrive spread over partitions and must be merged back into
+    sequence order): every answer equals the one read from the SQLite logs,
+    and a rebuild from the topics verifies equal to the live read model,
+    whose inbox holds Kafka offsets."""
+
+    PARTITIONS = 3
+    STREAMS = ("customer", "rater", "billing")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.workdir_ctx = Workdir(prefix="bss-kreplay-")
+        cls.dir = cls.workdir_ctx.__enter__()
+        cls.procs = Processes(cls.dir)
+        try:
+            cls.system = System(BIN_DIR, cls.dir, cls.procs, {"BSS_RATER_SPOOL_POLL_MS": "50"},
+                                bus="kafka", kafka_partitions=cls.PARTITIONS)
+            cls.system.start_all(("customer", "rater", "billing", "mypage", "gateway"),
+                                 timeout=40)
+            cls.workload()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.procs.stop_all()
+        cls.workdir_ctx.__exit__(None, None, None)
+
+    @classmethod
+    def workload(cls):
+        call = cls.system.call
+        cls.lines = []
+        for i, customer in enumerate(("CUST-K1", "CUST-K1", "CUST-K2", "CUST-K3")):
+            resp = call("POST", "/customers", {
+                "customerId": customer, "productCd": "IOT-BASIC", "apnCd": "iot.fleet",
+                "effectiveAt": "2026-10-01T00:00:00+09:00"})
+            assert resp.status == 201, resp
+            cls.lines.append(resp.json()["svcContNo"])
+        for svc, when in ((cls.lines[0], "05"), (cls.lines[2], "06")):
+            resp = call("POST", f"/customers/{svc}/orders",
+                        {"type": "SUSPEND", "effectiveAt": f"2026-10-{when}T00:00:00+09:00"})
+            assert resp.status == 202, resp
+        wait_until(lambda: all(call("GET", f"/raters/{svc}").status == 200 for svc in cls.lines),
+                   timeout=30, what="the rater to know every line")
+        rows = [f"kp-{i},{svc},iot.fleet,2026-10-0{i + 2}T08:00:00+09:00,{(i + 1) * 1000000}"
+                for i, svc in enumerate(cls.lines)]
+        body = "recordId,svcContNo,apnCd,usageStart,bytes\n" + "\n".join(rows) + "\n"
+        resp = call("POST", "/raters/usage-files?name=kafka-replay.csv", body,
+                    {"Content-Type": "text/csv"})
+        assert resp.status == 200 and resp.json()["rated"] == 4, resp
+        resp = call("POST", f"/customers/{cls.lines[1]}/orders",
+                    {"type": "TERMINATE", "effectiveAt": "2026-10-07T00:00:00+09:00"})
+        assert resp.status == 202, resp
+        order = resp.json()["orderId"]
+        wait_until(lambda: call("GET", f"/customers/{cls.lines[1]}/orders/{order}")
+                   .json()["status"] == "COMPLETED", timeout=30, what="the termination")
+        # Everything published (outboxes empty, each topic holding its whole
+        # log) and applied by the live read model (its inbox: next offsets).
+        live = cls.system.db("mypage")
+
+        def settled():
+            for stream in cls.STREAMS:
+                db = cls.system.db(stream)
+                if query(db, "SELECT COUNT(*) FROM outbox")[0][0] != 0:
+                    return False
+                head = query(db, "SELECT COALESCE(MAX(sequence), 0) FROM events")[0][0]
+                count = int(cls.system.kafka.command(f"last bssiot.{stream}.events").split()[1])
+                applied = query(live, "SELECT COALESCE(SUM(position), 0) FROM inbox"
+                                " WHERE stream = ?", (stream,))[0][0]
+                if count != head or applied != head:
+                    return False
+            return True
+        wait_until(settled, timeout=30, interval=0.1,
+                   what="every event published and applied by the read model")
+
+    def replay(self, *args, kafka=True, expect=0):
+        env = dict(os.environ, BSS_DATA_DIR=self.system.data_dir, BSS_TZ="Asia/Seoul")
+        env.pop("BSS_BUS", None)
+        flags = ["--kafka-brokers", self.system.kafka.bootstraps] if kafka else []
+        proc = subprocess.run([os.path.join(BIN_DIR, "bssiot-replay"), *args, *flags], env=env,
+                              capture_output=True, text=True, timeout=120)
+        self.assertEqual(proc.returncode, expect,
+                         f"bssiot-replay {' '.join(args)}: {proc.stderr}\n{proc.stdout[:2000]}")
+        return proc.stdout, proc.stderr
+
+    def test_timeline_from_the_topics_equals_the_one_from_the_logs(self):
+        for svc in self.lines:
+            for extra in ((), ("--json",)):
+                from_kafka, _ = self.replay("timeline", "--line", svc, *extra)
+                from_logs, _ = self.replay("timeline", "--line", svc, *extra, kafka=False)
+                self.assertTrue(from_logs.strip())
+                self.assertEqual(from_kafka, from_logs)
+        events = [json.loads(line) for line in
+                  self.replay("timeline", "--line", self.lines[1], "--json")[0].splitlines()]
+        types = [e["type"] for e in events]
+        self.assertLess(types.index("TerminationRequested"), types.index("RaterTerminated"))
+        customer, _ = self.replay("timeline", "--customer", "CUST-K1")
+        self.assertEqual(customer, self.replay("timeline", "--customer", "CUST-K1",
+                                               kafka=False)[0])
+
+    def test_events_and_at_from_the_topics_equal_the_logs(self):
+        args = ("events", "--source", "customer,rater,billing", "--json")
+        from_kafka = [json.loads(line) for line in self.replay(*args)[0].splitlines()]
+        from_logs = [json.loads(line) for line in self.replay(*args, kafka=False)[0].splitlines()]
+        self.assertEqual(from_kafka, from_logs)
+        for stream in self.STREAMS:
+            # Each source in the order of its log, though spread over partitions.
+            seqs = [e["sequence"] for e in from_kafka if e["source"] == stream]
+            head = query(self.system.db(stream), "SELECT MAX(sequence) FROM events")[0][0]
+            self.assertEqual(seqs, list(range(1, head + 1)))
+        only, _ = self.replay("events", "--source", "customer", "--type", "OrderCreated",
+                              "--subject", self.lines[0], "--json")
+        self.assertEqual(len(only.splitlines()), 2)
+        at = ("at", "--line", self.lines[0], "--time", "2100-01-01T00:00:00+09:00", "--json")
+        self.assertEqual(self.replay(*at)[0], self.replay(*at, kafka=False)[0])
+
+    def test_rebuild_from_the_topics_verifies_equal_to_the_live_read_model(self):
+        rebuilt = os.path.join(self.dir, "mypage-from-kafka.db")
+        _, err = self.replay("rebuild", "--projection", "mypage", "--out", rebuilt)
+        self.assertIn("0 duplicates dropped", err)
+        # The rebuild's inbox is in the live one's terms: offsets per partition.
+        self.assertEqual(
+            query(rebuilt, "SELECT stream, partition, position FROM inbox ORDER BY 1, 2"),
+            query(self.system.db("mypage"), "SELECT stream, partition, position FROM inbox"
+                  " WHERE position > 0 ORDER BY 1, 2"))
+        out, _ = self.replay("verify", "--projection", "mypage", "--rebuilt", rebuilt)
+        self.assertIn("verify: equal", out)
+        out, _ = self.replay("verify", "--projection", "mypage")
+        self.assertIn("verify: equal", out)
+        self.assertEqual(query(rebuilt, "SELECT COUNT(*) FROM mypage_line")[0][0], 4)
+        # BSS_BUS=kafka with BSS_KAFKA_BROKERS, as the services take it, works too.
+        env = dict(os.environ, BSS_DATA_DIR=self.system.data_dir, BSS_BUS="kafka",
+                   BSS_KAFKA_BROKERS=self.system.kafka.bootstraps)
+        proc = subprocess.run([os.path.join(BIN_DIR, "bssiot-replay"), "verify", "--projection",
+                               "mypage"], env=env, capture_output=True, text=True, timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("verify: equal", proc.stdout)
+
+    def test_a_topic_prefix_without_topics_reads_nothing(self):
+        env = dict(os.environ, BSS_DATA_DIR=self.system.data_dir,
+                   BSS_KAFKA_TOPIC_PREFIX="nosuchprefix")
+        proc = subprocess.run([os.path.join(BIN_DIR, "bssiot-replay"), "timeline", "--line",
+                               self.lines[0], "--kafka-brokers", self.system.kafka.bootstraps],
+                              env=env, capture_output=True, text=True, timeout=120)
+        self.assertEqual((proc.returncode, proc.stdout), (0, ""), proc.stderr)
+        self.assertIn("no events about", proc.stderr)
 
 
 if __name__ == "__main__":
