@@ -2,6 +2,7 @@
 #include "billing.h"
 
 #include "bss_error.h"
+#include "sqlcache.h"
 #include "sqlutil.h"
 #include "ledger.h"
 #include "notify.h"
@@ -36,13 +37,13 @@ int billing_charge_info_insert(sqlite3 *db, const billing_charge_info *info, int
                                char *err)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT OR IGNORE INTO charge_info(svc_cont_no, customer_id,"
-                           " product_cd, product_nm, product_tarif, included_mb, per_mb_rate,"
-                           " email, created_ms, open_order_id)"
-                           " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return bss_sql_fail(db, st, "charge_info prepare", err);
+    if (bss_sqlc_prepare(db,
+                         "INSERT OR IGNORE INTO charge_info(svc_cont_no, customer_id,"
+                         " product_cd, product_nm, product_tarif, included_mb, per_mb_rate,"
+                         " email, created_ms, open_order_id)"
+                         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                         &st, "charge_info prepare", err) != BSS_OK)
+        return BSS_ERR_IO;
     sqlite3_bind_text(st, 1, info->svc_cont_no, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, info->customer_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, info->product_cd, -1, SQLITE_STATIC);
@@ -53,20 +54,27 @@ int billing_charge_info_insert(sqlite3 *db, const billing_charge_info *info, int
     sqlite3_bind_text(st, 8, info->email, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 9, info->created_ms);
     sqlite3_bind_text(st, 10, info->open_order_id, -1, SQLITE_STATIC);
-    return bss_sql_step_done(db, st, "charge_info insert", inserted, err);
+    return bss_sqlc_step_done(db, st, "charge_info insert", inserted, err);
 }
 
 int billing_charge_info_get(sqlite3 *db, const char *svc_cont_no, billing_charge_info *out,
                             char *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = bss_sql_row_by_key(db,
-                                "SELECT svc_cont_no, customer_id, product_cd, product_nm,"
-                                " product_tarif, included_mb, per_mb_rate, email, created_ms,"
-                                " open_order_id FROM charge_info WHERE svc_cont_no = ?1",
-                                svc_cont_no, &st, "charge_info", err);
-    if (rc != BSS_OK)
-        return rc;
+    if (bss_sqlc_prepare(db,
+                         "SELECT svc_cont_no, customer_id, product_cd, product_nm,"
+                         " product_tarif, included_mb, per_mb_rate, email, created_ms,"
+                         " open_order_id FROM charge_info WHERE svc_cont_no = ?1",
+                         &st, "charge_info prepare", err) != BSS_OK)
+        return BSS_ERR_IO;
+    sqlite3_bind_text(st, 1, svc_cont_no, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_DONE) {
+        bss_sqlc_done(st);
+        return BSS_ERR_NOTFOUND;
+    }
+    if (step != SQLITE_ROW)
+        return bss_sqlc_fail(db, st, "charge_info select", err);
     memset(out, 0, sizeof *out);
     bss_sql_copy_text(st, 0, out->svc_cont_no, sizeof out->svc_cont_no);
     bss_sql_copy_text(st, 1, out->customer_id, sizeof out->customer_id);
@@ -78,6 +86,6 @@ int billing_charge_info_get(sqlite3 *db, const char *svc_cont_no, billing_charge
     bss_sql_copy_text(st, 7, out->email, sizeof out->email);
     out->created_ms = sqlite3_column_int64(st, 8);
     bss_sql_copy_text(st, 9, out->open_order_id, sizeof out->open_order_id);
-    sqlite3_finalize(st);
+    bss_sqlc_done(st);
     return BSS_OK;
 }

@@ -97,28 +97,48 @@ int charge_active_days_in(const charge_status_point *hist, size_t n, const int64
     return count;
 }
 
-int charge_active_days(const charge_status_point *hist, size_t n, bss_period p, int *days,
-                       char *err)
+int charge_calendar_for(charge_calendar *cal, bss_period p, char *err)
 {
+    if (cal->valid && cal->period.year == p.year && cal->period.month == p.month)
+        return BSS_OK;
+    cal->valid = 0;
     if (p.month < 1 || p.month > 12) {
         bss_seterr(err, "period month %d is not 1..12", p.month);
         return BSS_ERR_INVALID;
     }
     int ndays = bss_period_days(p);
-    int64_t bounds[32];
     for (int d = 0; d <= ndays; d++) {
-        if (bss_period_day_start(p, d + 1, &bounds[d]) != BSS_OK) {
+        if (bss_period_day_start(p, d + 1, &cal->bounds[d]) != BSS_OK) {
             bss_seterr(err, "period %04d-%02d: day %d has no start", p.year, p.month, d + 1);
             return BSS_ERR_INVALID;
         }
     }
-    int count = charge_active_days_in(hist, n, bounds, ndays);
+    cal->period = p;
+    cal->ndays = ndays;
+    cal->valid = 1;
+    return BSS_OK;
+}
+
+int charge_active_days_cal(const charge_status_point *hist, size_t n, charge_calendar *cal,
+                           bss_period p, int *days, char *err)
+{
+    int rc = charge_calendar_for(cal, p, err);
+    if (rc != BSS_OK)
+        return rc;
+    int count = charge_active_days_in(hist, n, cal->bounds, cal->ndays);
     if (count < 0) {
         bss_seterr(err, "status history out of order");
         return BSS_ERR_INVALID;
     }
     *days = count;
     return BSS_OK;
+}
+
+int charge_active_days(const charge_status_point *hist, size_t n, bss_period p, int *days,
+                       char *err)
+{
+    charge_calendar cal = {0};
+    return charge_active_days_cal(hist, n, &cal, p, days, err);
 }
 
 int charge_parse_count(const char *s, int64_t *out)

@@ -99,6 +99,25 @@ int charge_active_days_in(const charge_status_point *hist, size_t n, const int64
 int charge_active_days(const charge_status_point *hist, size_t n, bss_period p, int *days,
                        char *err);
 
+/* The calendar days of one period, computed once and reused: working them
+ * out (time zone rules for each of ~31 midnights) cost more than the rest
+ * of a line's charge. valid = 0 means empty; one calendar holds one period
+ * at a time and belongs to one thread. */
+typedef struct charge_calendar {
+    int valid;
+    bss_period period;
+    int ndays;
+    int64_t bounds[32]; /* day i is [bounds[i], bounds[i + 1]) */
+} charge_calendar;
+
+/* Makes cal hold the days of p (bss_period_day_start), unless it does
+ * already. Returns BSS_OK, or BSS_ERR_INVALID (err filled; cal empty). */
+int charge_calendar_for(charge_calendar *cal, bss_period p, char *err);
+
+/* charge_active_days with the day bounds taken from (and kept in) cal. */
+int charge_active_days_cal(const charge_status_point *hist, size_t n, charge_calendar *cal,
+                           bss_period p, int *days, char *err);
+
 /* Parses a non-negative 64-bit count written in decimal ("0".."9223372036854775807",
  * digits only, no sign, no spaces) into *out. Returns BSS_OK or
  * BSS_ERR_INVALID (empty, not digits, or beyond INT64_MAX). */

@@ -64,6 +64,11 @@ static int on_order_created(billing_handler_ctx *c, bss_store *store, const bss_
     return rc;
 }
 
+const char *const BILLING_HANDLED_TYPES[] = {"OrderCreated", "LineStatusChanged", "UsageMoved",
+                                              "AuCloseStarted", "AuCloseCompleted"};
+const size_t BILLING_HANDLED_TYPE_COUNT =
+    sizeof BILLING_HANDLED_TYPES / sizeof BILLING_HANDLED_TYPES[0];
+
 int billing_handle_event(void *ctx, bss_store *store, const bss_event *ev, char *err)
 {
     billing_handler_ctx *c = ctx;
@@ -72,7 +77,7 @@ int billing_handle_event(void *ctx, bss_store *store, const bss_event *ev, char 
     if (strcmp(ev->type, "LineStatusChanged") == 0)
         return bss_statushistory_apply(store, ev, "ChargeStatusRecorded", err);
     if (strcmp(ev->type, "UsageMoved") == 0)
-        return billing_on_usage_moved(c->log, store, ev, err);
+        return billing_on_usage_moved(c->log, &c->calendar, store, ev, err);
     if (strcmp(ev->type, "AuCloseStarted") == 0)
         return billing_on_au_close_started(c->log, store, ev, err);
     if (strcmp(ev->type, "AuCloseCompleted") == 0)

@@ -24,13 +24,23 @@
 #define BILLING_HANDLERS_H
 
 #include "catalog.h"
+#include "charges.h"
 #include "evstore.h"
 #include "log.h"
 
 typedef struct billing_handler_ctx {
     const bss_catalog *catalog; /* required; read-only, not owned */
     bss_log *log;               /* may be NULL */
+    /* The days of the period being charged, kept between events; only used
+     * inside the store's write transaction, which serialises its users.
+     * Start it zeroed. */
+    charge_calendar calendar;
 } billing_handler_ctx;
+
+/* The event types billing_handle_event acts on (consumer.h's types), and
+ * how many there are. */
+extern const char *const BILLING_HANDLED_TYPES[];
+extern const size_t BILLING_HANDLED_TYPE_COUNT;
 
 /* A bss_handler_fn (consumer.h); ctx is a billing_handler_ctx *. Returns
  * BSS_OK (applied or ignored), BSS_ERR_INVALID for data that breaks the

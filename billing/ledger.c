@@ -1,8 +1,10 @@
-/* ledger.c - see ledger.h. Plain prepared statements; nothing here knows
+/* ledger.c - see ledger.h. Statements prepared once per connection and
+ * reused (sqlcache.h: every use ends with a reset); nothing here knows
  * the charge rules or the events. */
 #include "ledger.h"
 
 #include "bss_error.h"
+#include "sqlcache.h"
 #include "sqlutil.h"
 
 #include <inttypes.h>
@@ -102,7 +104,7 @@ int billing_ledger_schema(sqlite3 *db, char *err)
 
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err)
 {
-    return bss_sql_prepare(db, sql, st, "ledger prepare", err);
+    return bss_sqlc_prepare(db, sql, st, "ledger prepare", err);
 }
 
 static void bind_opt_text(sqlite3_stmt *st, int i, const char *s)
@@ -136,7 +138,7 @@ int billing_status_points(sqlite3 *db, const char *svc_cont_no, charge_status_po
     if (rc != BSS_OK)
         return rc;
     sqlite3_bind_text(st, 1, svc_cont_no, -1, SQLITE_STATIC);
-    return bss_sql_collect(db, st, sizeof **points, status_point_row, NULL, (void **)points, n,
+    return bss_sqlc_collect(db, st, sizeof **points, status_point_row, NULL, (void **)points, n,
                            "ledger select status history", err);
 }
 
@@ -156,7 +158,7 @@ int billing_close_insert(sqlite3 *db, const char *period, int64_t customer_posit
     sqlite3_bind_int64(st, 2, customer_position);
     sqlite3_bind_text(st, 3, event_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, started_ms);
-    return bss_sql_step_done(db, st, "ledger insert au_close", inserted, err);
+    return bss_sqlc_step_done(db, st, "ledger insert au_close", inserted, err);
 }
 
 int billing_close_position(sqlite3 *db, const char *period, int64_t *position, char *err)
@@ -168,13 +170,13 @@ int billing_close_position(sqlite3 *db, const char *period, int64_t *position, c
     sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
     int step = sqlite3_step(st);
     if (step == SQLITE_DONE) {
-        sqlite3_finalize(st);
+        bss_sqlc_done(st);
         return BSS_ERR_NOTFOUND;
     }
     if (step != SQLITE_ROW)
-        return bss_sql_fail(db, st, "ledger select au_close", err);
+        return bss_sqlc_fail(db, st, "ledger select au_close", err);
     *position = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    bss_sqlc_done(st);
     return BSS_OK;
 }
 
@@ -197,7 +199,7 @@ int billing_moved_insert(sqlite3 *db, const char *svc_cont_no, const char *perio
     sqlite3_bind_int64(st, 5, records);
     sqlite3_bind_text(st, 6, event_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 7, moved_ms);
-    return bss_sql_step_done(db, st, "ledger insert usage_moved", inserted, err);
+    return bss_sqlc_step_done(db, st, "ledger insert usage_moved", inserted, err);
 }
 
 /* ---- charges ---------------------------------------------------------- */
@@ -235,7 +237,7 @@ int billing_charge_insert(sqlite3 *db, const billing_charge *c, int *inserted, c
     sqlite3_bind_int64(st, 16, c->vat);
     sqlite3_bind_int64(st, 17, c->total);
     sqlite3_bind_int64(st, 18, c->calculated_ms);
-    return bss_sql_step_done(db, st, "ledger insert charge", inserted, err);
+    return bss_sqlc_step_done(db, st, "ledger insert charge", inserted, err);
 }
 
 /* Reads a row selected as CHARGE_COLUMNS starting at column `at`. */
@@ -296,6 +298,154 @@ cJSON *billing_charge_to_json(const billing_charge *c, billing_json_form form)
     return o;
 }
 
+/* ---- event data as text ---------------------------------------------- */
+
+/* A growing text buffer; on allocation failure it stops growing and
+ * remembers it (failed), so writers need not check every append. */
+typedef struct text_buf {
+    char *s;
+    size_t len, cap;
+    int failed;
+} text_buf;
+
+static void put(text_buf *b, const char *s, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t ncap = b->cap ? b->cap : 512;
+        while (ncap < b->len + n + 1)
+            ncap *= 2;
+        char *grown = realloc(b->s, ncap);
+        if (grown == NULL) {
+            b->failed = 1;
+            return;
+        }
+        b->s = grown;
+        b->cap = ncap;
+    }
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+static void put_str(text_buf *b, const char *s) { put(b, s, strlen(s)); }
+
+/* A JSON string: quotes, backslashes and control bytes escaped, every other
+ * byte as it is (UTF-8 passes through), as cJSON prints it. */
+static void put_json_string(text_buf *b, const char *s)
+{
+    put(b, "\"", 1);
+    const char *run = s;
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch >= 0x20 && ch != '"' && ch != '\\')
+            continue;
+        put(b, run, (size_t)(s - run));
+        char esc[8];
+        switch (ch) {
+        case '"': put(b, "\\\"", 2); break;
+        case '\\': put(b, "\\\\", 2); break;
+        case '\b': put(b, "\\b", 2); break;
+        case '\f': put(b, "\\f", 2); break;
+        case '\n': put(b, "\\n", 2); break;
+        case '\r': put(b, "\\r", 2); break;
+        case '\t': put(b, "\\t", 2); break;
+        default:
+            snprintf(esc, sizeof esc, "\\u%04x", ch);
+            put(b, esc, 6);
+        }
+        run = s + 1;
+    }
+    put(b, run, (size_t)(s - run));
+    put(b, "\"", 1);
+}
+
+/* ,"name":<int64> (or without the comma when first). */
+static void put_int_member(text_buf *b, const char *name, int64_t v)
+{
+    char text[48];
+    int n = snprintf(text, sizeof text, ",\"%s\":%" PRId64, name, v);
+    put(b, text, (size_t)n);
+}
+
+static void put_str_member(text_buf *b, const char *name, const char *v, int first)
+{
+    if (!first)
+        put(b, ",", 1);
+    put(b, "\"", 1);
+    put_str(b, name);
+    put(b, "\":", 2);
+    put_json_string(b, v);
+}
+
+/* The event form of billing_charge_to_json, member for member. */
+static void put_charge(text_buf *b, const billing_charge *c)
+{
+    char bytes[24];
+    snprintf(bytes, sizeof bytes, "%" PRId64, c->usage_bytes);
+    put(b, "{", 1);
+    put_str_member(b, "svcContNo", c->svc_cont_no, 1);
+    put_str_member(b, "customerId", c->customer_id, 0);
+    put_str_member(b, "productCd", c->product_cd, 0);
+    put_str_member(b, "period", c->period, 0);
+    put_str_member(b, "usageBytes", bytes, 0);
+    put_int_member(b, "billableMb", c->billable_mb);
+    if (c->included_mb < 0)
+        put_str(b, ",\"includedMb\":null");
+    else
+        put_int_member(b, "includedMb", c->included_mb);
+    put_int_member(b, "overageMb", c->overage_mb);
+    put_int_member(b, "overageFee", c->overage_fee);
+    put_int_member(b, "activeDays", c->active_days);
+    put_int_member(b, "daysInPeriod", c->days_in_period);
+    put_int_member(b, "baseFee", c->base_fee);
+    put_int_member(b, "subtotal", c->subtotal);
+    put_int_member(b, "vat", c->vat);
+    put_int_member(b, "total", c->total);
+    put(b, "}", 1);
+}
+
+static char *finish(text_buf *b)
+{
+    if (b->failed) {
+        free(b->s);
+        return NULL;
+    }
+    return b->s;
+}
+
+char *billing_charge_event_text(const billing_charge *c)
+{
+    text_buf b = {0};
+    put_charge(&b, c);
+    return finish(&b);
+}
+
+char *billing_invoice_event_text(const billing_invoice *inv)
+{
+    text_buf b = {0};
+    put(&b, "{", 1);
+    put_str_member(&b, "invoiceId", inv->invoice_id, 1);
+    put_str_member(&b, "customerId", inv->customer_id, 0);
+    put_str_member(&b, "period", inv->period, 0);
+    put_str_member(&b, "email", inv->email, 0);
+    put_str(&b, ",\"lines\":[");
+    for (size_t i = 0; i < inv->nlines; i++) {
+        if (i > 0)
+            put(&b, ",", 1);
+        put_charge(&b, &inv->lines[i]);
+    }
+    put(&b, "]", 1);
+    put_int_member(&b, "subtotal", inv->subtotal);
+    put_int_member(&b, "vat", inv->vat);
+    put_int_member(&b, "total", inv->total);
+    put_str_member(&b, "status", inv->status, 0);
+    put_str_member(&b, "issuedAt", inv->issued_at, 0);
+    put(&b, "}", 1);
+    return finish(&b);
+}
+
 int billing_charges_json(sqlite3 *db, const char *period, const char *svc_cont_no,
                          cJSON *array, char *err)
 {
@@ -315,14 +465,14 @@ int billing_charges_json(sqlite3 *db, const char *period, const char *svc_cont_n
         cJSON *o = billing_charge_to_json(&c, BILLING_JSON_API);
         if (o == NULL || !cJSON_AddItemToArray(array, o)) {
             cJSON_Delete(o);
-            sqlite3_finalize(st);
+            bss_sqlc_done(st);
             bss_seterr(err, "out of memory");
             return BSS_ERR_NOMEM;
         }
     }
     if (step != SQLITE_DONE)
-        return bss_sql_fail(db, st, "ledger select charges", err);
-    sqlite3_finalize(st);
+        return bss_sqlc_fail(db, st, "ledger select charges", err);
+    bss_sqlc_done(st);
     return BSS_OK;
 }
 
@@ -358,7 +508,7 @@ int billing_period_customers(sqlite3 *db, const char *period, char ***ids, size_
     if (rc != BSS_OK)
         return rc;
     sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
-    return bss_sql_collect(db, st, sizeof **ids, customer_id_row, free_string, (void **)ids, n,
+    return bss_sqlc_collect(db, st, sizeof **ids, customer_id_row, free_string, (void **)ids, n,
                            "ledger select customers", err);
 }
 
@@ -372,7 +522,7 @@ static int charge_row(sqlite3_stmt *st, void *elem)
 static int collect_charges(sqlite3 *db, sqlite3_stmt *st, billing_charge **lines, size_t *n,
                            char *err)
 {
-    return bss_sql_collect(db, st, sizeof **lines, charge_row, NULL, (void **)lines, n,
+    return bss_sqlc_collect(db, st, sizeof **lines, charge_row, NULL, (void **)lines, n,
                            "ledger select charges", err);
 }
 
@@ -412,9 +562,74 @@ int billing_customer_email(sqlite3 *db, const char *period, const char *customer
     if (step == SQLITE_ROW)
         bss_sql_copy_text(st, 0, email, len);
     else if (step != SQLITE_DONE)
-        return bss_sql_fail(db, st, "ledger select email", err);
-    sqlite3_finalize(st);
+        return bss_sqlc_fail(db, st, "ledger select email", err);
+    bss_sqlc_done(st);
     return BSS_OK;
+}
+
+int billing_period_charges_by_customer(sqlite3 *db, const char *period,
+                                       billing_customer_charges_fn fn, void *ctx, char *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(db,
+                     "SELECT c.svc_cont_no, c.customer_id, c.product_cd, c.period,"
+                     " c.product_tarif, c.per_mb_rate, c.usage_bytes, c.billable_mb,"
+                     " c.included_mb, c.overage_mb, c.overage_fee, c.active_days,"
+                     " c.days_in_period, c.base_fee, c.subtotal, c.vat, c.total,"
+                     " c.calculated_ms, ci.email, ci.created_ms"
+                     " FROM charge c LEFT JOIN charge_info ci ON ci.svc_cont_no = c.svc_cont_no"
+                     " WHERE c.period = ?1 ORDER BY c.customer_id, c.svc_cont_no",
+                     &st, err);
+    if (rc != BSS_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
+    billing_charge *lines = NULL;
+    size_t n = 0, cap = 0;
+    /* The address rule of billing_customer_email: the most recently opened
+     * line (ties: the greatest svcContNo) among those with an email. */
+    char email[BSS_CEV_EMAIL_MAX + 1] = "";
+    char email_line[BSS_CEV_SVC_CONT_NO_MAX + 1] = "";
+    int64_t email_created = 0;
+    int step;
+    while (rc == BSS_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *customer = (const char *)sqlite3_column_text(st, 1);
+        if (n > 0 && strcmp(lines[0].customer_id, customer != NULL ? customer : "") != 0) {
+            rc = fn(ctx, lines[0].customer_id, lines, n, email, err);
+            n = 0;
+            email[0] = email_line[0] = '\0';
+        }
+        if (rc != BSS_OK)
+            break;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            billing_charge *grown = realloc(lines, ncap * sizeof *grown);
+            if (grown == NULL) {
+                bss_seterr(err, "ledger scan charges: out of memory");
+                rc = BSS_ERR_NOMEM;
+                break;
+            }
+            lines = grown;
+            cap = ncap;
+        }
+        billing_charge *c = &lines[n++];
+        charge_from_row(st, 0, c);
+        const char *line_email = (const char *)sqlite3_column_text(st, 18);
+        int64_t created = sqlite3_column_int64(st, 19);
+        if (line_email != NULL && line_email[0] != '\0' &&
+            (email[0] == '\0' || created > email_created ||
+             (created == email_created && strcmp(c->svc_cont_no, email_line) > 0))) {
+            snprintf(email, sizeof email, "%s", line_email);
+            snprintf(email_line, sizeof email_line, "%s", c->svc_cont_no);
+            email_created = created;
+        }
+    }
+    if (rc == BSS_OK && step != SQLITE_DONE)
+        rc = bss_sqlc_fail(db, st, "ledger scan charges", err);
+    bss_sqlc_done(st);
+    if (rc == BSS_OK && n > 0)
+        rc = fn(ctx, lines[0].customer_id, lines, n, email, err);
+    free(lines);
+    return rc;
 }
 
 /* ---- invoices --------------------------------------------------------- */
@@ -456,7 +671,7 @@ int billing_invoice_insert(sqlite3 *db, const billing_invoice *inv, int *inserte
     sqlite3_bind_int64(st, 9, inv->issued_ms);
     sqlite3_bind_text(st, 10, inv->issued_at, -1, SQLITE_STATIC);
     int added = 0;
-    rc = bss_sql_step_done(db, st, "ledger insert invoice", &added, err);
+    rc = bss_sqlc_step_done(db, st, "ledger insert invoice", &added, err);
     if (inserted != NULL)
         *inserted = added;
     if (rc != BSS_OK || !added)
@@ -473,10 +688,10 @@ int billing_invoice_insert(sqlite3 *db, const billing_invoice *inv, int *inserte
         sqlite3_bind_text(st, 3, inv->lines[i].svc_cont_no, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, inv->lines[i].period, -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE)
-            return bss_sql_fail(db, st, "ledger insert invoice_line", err);
+            return bss_sqlc_fail(db, st, "ledger insert invoice_line", err);
         sqlite3_reset(st);
     }
-    sqlite3_finalize(st);
+    bss_sqlc_done(st);
     return BSS_OK;
 }
 
@@ -528,13 +743,13 @@ int billing_invoice_get(sqlite3 *db, const char *invoice_id, billing_invoice *ou
     sqlite3_bind_text(st, 1, invoice_id, -1, SQLITE_STATIC);
     int step = sqlite3_step(st);
     if (step == SQLITE_DONE) {
-        sqlite3_finalize(st);
+        bss_sqlc_done(st);
         return BSS_ERR_NOTFOUND;
     }
     if (step != SQLITE_ROW)
-        return bss_sql_fail(db, st, "ledger select invoice", err);
+        return bss_sqlc_fail(db, st, "ledger select invoice", err);
     invoice_from_row(st, out);
-    sqlite3_finalize(st);
+    bss_sqlc_done(st);
     return invoice_lines(db, out, err);
 }
 
@@ -602,7 +817,7 @@ int billing_invoices_json(sqlite3 *db, const char *customer_id, const char *peri
         billing_invoice_clear(&inv);
         if (o == NULL || !cJSON_AddItemToArray(array, o)) {
             cJSON_Delete(o);
-            sqlite3_finalize(st);
+            bss_sqlc_done(st);
             if (rc == BSS_OK) {
                 bss_seterr(err, "out of memory");
                 rc = BSS_ERR_NOMEM;
@@ -611,8 +826,8 @@ int billing_invoices_json(sqlite3 *db, const char *customer_id, const char *peri
         }
     }
     if (step != SQLITE_DONE)
-        return bss_sql_fail(db, st, "ledger select invoices", err);
-    sqlite3_finalize(st);
+        return bss_sqlc_fail(db, st, "ledger select invoices", err);
+    bss_sqlc_done(st);
     return BSS_OK;
 }
 
@@ -627,9 +842,9 @@ static int count_where(sqlite3 *db, const char *sql, const char *period, int64_t
         return rc;
     sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_ROW)
-        return bss_sql_fail(db, st, "ledger count", err);
+        return bss_sqlc_fail(db, st, "ledger count", err);
     *out = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    bss_sqlc_done(st);
     return BSS_OK;
 }
 
@@ -679,5 +894,5 @@ int billing_period_invoiced_insert(sqlite3 *db, const char *period, int64_t invo
     sqlite3_bind_int64(st, 6, close_total_bytes);
     sqlite3_bind_text(st, 7, event_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 8, invoiced_ms);
-    return bss_sql_step_done(db, st, "ledger insert period_invoiced", inserted, err);
+    return bss_sqlc_step_done(db, st, "ledger insert period_invoiced", inserted, err);
 }

@@ -33,10 +33,13 @@
  * new document. Every insert here is idempotent (a second insert of the same
  * key changes nothing and reports inserted = 0).
  *
- * Functions taking a sqlite3 *db work on any connection to the store: the
+ * Functions taking a sqlite3 *db work on any connection of the store: the
  * write connection inside the consumer's transaction (writes and reads) or
- * a snapshot reader (reads). Errors: BSS_ERR_IO for SQLite failures,
- * BSS_ERR_NOMEM for allocation failures, err filled.
+ * a snapshot reader (reads). It must be a bss_store's connection, not one
+ * opened by hand: statements are prepared once per connection and reused
+ * (sqlcache.h), and the store finalizes them when it closes the connection.
+ * Errors: BSS_ERR_IO for SQLite failures, BSS_ERR_NOMEM for allocation
+ * failures, err filled.
  */
 #ifndef BILLING_LEDGER_H
 #define BILLING_LEDGER_H
@@ -136,6 +139,15 @@ typedef enum billing_json_form {
  * subtotal, vat, total (integers). NULL when out of memory. */
 cJSON *billing_charge_to_json(const billing_charge *c, billing_json_form form);
 
+/* The event forms (BILLING_JSON_EVENT) of a charge and of an invoice as
+ * compact JSON text, written directly rather than built and printed with
+ * cJSON: byte for byte what cJSON_PrintUnformatted of
+ * billing_charge_to_json / billing_invoice_to_json gives
+ * (tests/unit/test_charges.c compares them). A malloc'd string (free()),
+ * or NULL when out of memory. */
+char *billing_charge_event_text(const billing_charge *c);
+char *billing_invoice_event_text(const billing_invoice *inv);
+
 /* Appends the period's charges (only the line's when svc_cont_no is not
  * NULL) to array as billing_charge_to_json(c, BILLING_JSON_API) objects,
  * by svcContNo. */
@@ -159,6 +171,22 @@ int billing_customer_charges(sqlite3 *db, const char *period, const char *custom
  * lines that has one; "" when none does. */
 int billing_customer_email(sqlite3 *db, const char *period, const char *customer_id,
                            char *email, size_t len, char *err);
+
+/* One customer's charges of a period: lines[0..n) ordered by svcContNo,
+ * valid during the call only; email as billing_customer_email gives it.
+ * Returns BSS_OK to go on, anything else to stop the scan with. */
+typedef int (*billing_customer_charges_fn)(void *ctx, const char *customer_id,
+                                           const billing_charge *lines, size_t n,
+                                           const char *email, char *err);
+
+/* Calls fn for every customer with charges in the period, by customerId,
+ * from one ordered scan of the period's charges (what
+ * billing_period_customers, billing_customer_charges and
+ * billing_customer_email give, without three queries per customer). fn may
+ * write to other tables than charge and charge_info on db. Returns BSS_OK,
+ * fn's first error, or BSS_ERR_IO / BSS_ERR_NOMEM. */
+int billing_period_charges_by_customer(sqlite3 *db, const char *period,
+                                       billing_customer_charges_fn fn, void *ctx, char *err);
 
 /* "INV-<period without the dash>-<customerId>" into out. Returns BSS_OK or
  * BSS_ERR_INVALID when it does not fit. */

@@ -44,7 +44,7 @@ int main(int argc, char **argv)
     invoice_mail *mail = NULL;
     bss_notifier *notifier = NULL;
     bss_eventcore *core = NULL;
-    billing_handler_ctx hctx = {NULL, svc.log};
+    billing_handler_ctx hctx = {.catalog = NULL, .log = svc.log};
     billing_routes rctx = {NULL};
     const char *catalog_path = bss_config_get(svc.config, "BSS_CATALOG", "config/products.json");
     char cerr[BSS_ERRLEN];
@@ -62,6 +62,8 @@ int main(int argc, char **argv)
                                    .nstreams = sizeof followed / sizeof followed[0],
                                    .handler = billing_handle_event,
                                    .handler_ctx = &hctx,
+                                   .types = BILLING_HANDLED_TYPES,
+                                   .ntypes = BILLING_HANDLED_TYPE_COUNT,
                                    .schema = billing_schema};
         rc = bss_eventcore_open(&o, &core, err);
     }

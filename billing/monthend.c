@@ -75,6 +75,26 @@ static int read_opt_int(const cJSON *d, const char *name, int64_t *out, char *er
     return read_count(d, name, out, err);
 }
 
+/* bss_emit (emit.h) for data already written as JSON text: skips building
+ * a cJSON tree only to print it, which a month end would do a million
+ * times. */
+static int emit_text(bss_store *store, const bss_event *cause, const char *type,
+                     const char *subject, char *json, char *err)
+{
+    if (json == NULL) {
+        bss_seterr(err, "%s: out of memory", type);
+        return BSS_ERR_NOMEM;
+    }
+    bss_event *ev = bss_event_new(type, subject, json, err);
+    free(json);
+    if (ev == NULL)
+        return BSS_ERR_INVALID;
+    bss_event_caused_by(ev, cause);
+    int rc = bss_store_append(store, subject, BSS_ANY_VERSION, &ev, 1, err);
+    bss_event_free(ev);
+    return rc;
+}
+
 /* ---- AuCloseStarted --------------------------------------------------- */
 
 int billing_on_au_close_started(bss_log *log, bss_store *store, const bss_event *ev,
@@ -137,8 +157,8 @@ static int parse_moved(const bss_event *ev, moved *m, char *err)
 
 /* Computes the line's charge for the period into *c. *chargeable = 0 when
  * there is none (not active, no usage). */
-static int compute_charge(sqlite3 *db, const billing_charge_info *info, const moved *m,
-                          billing_charge *c, int *chargeable, char *err)
+static int compute_charge(sqlite3 *db, charge_calendar *calendar, const billing_charge_info *info,
+                          const moved *m, billing_charge *c, int *chargeable, char *err)
 {
     bss_period p;
     bss_period_parse(m->period, &p); /* validated by parse_moved */
@@ -148,7 +168,7 @@ static int compute_charge(sqlite3 *db, const billing_charge_info *info, const mo
     if (rc != BSS_OK)
         return rc;
     int active_days = 0;
-    rc = charge_active_days(hist, n, p, &active_days, err);
+    rc = charge_active_days_cal(hist, n, calendar, p, &active_days, err);
     free(hist);
     if (rc != BSS_OK)
         return rc;
@@ -184,7 +204,8 @@ static int compute_charge(sqlite3 *db, const billing_charge_info *info, const mo
     return BSS_OK;
 }
 
-int billing_on_usage_moved(bss_log *log, bss_store *store, const bss_event *ev, char *err)
+int billing_on_usage_moved(bss_log *log, charge_calendar *calendar, bss_store *store,
+                           const bss_event *ev, char *err)
 {
     moved m;
     memset(&m, 0, sizeof m);
@@ -248,7 +269,7 @@ int billing_on_usage_moved(bss_log *log, bss_store *store, const bss_event *ev, 
 
     billing_charge c;
     int chargeable = 0;
-    rc = compute_charge(db, &info, &m, &c, &chargeable, err);
+    rc = compute_charge(db, calendar, &info, &m, &c, &chargeable, err);
     if (rc == BSS_ERR_INVALID)
         bss_log_error(log, "UsageMoved %s %s: %s", no, m.period, err);
     if (rc != BSS_OK || !chargeable)
@@ -257,22 +278,18 @@ int billing_on_usage_moved(bss_log *log, bss_store *store, const bss_event *ev, 
     rc = billing_charge_insert(db, &c, &inserted, err);
     if (rc != BSS_OK || !inserted)
         return rc;
-    cJSON *d = billing_charge_to_json(&c, BILLING_JSON_EVENT);
-    if (d == NULL) {
-        bss_seterr(err, "ChargeCalculated: out of memory");
-        return BSS_ERR_NOMEM;
-    }
-    rc = bss_emit(store, ev, "ChargeCalculated", no, d, err);
-    cJSON_Delete(d);
-    return rc;
+    return emit_text(store, ev, "ChargeCalculated", no, billing_charge_event_text(&c), err);
 }
 
 /* ---- AuCloseCompleted ------------------------------------------------- */
 
-/* Builds, stores and announces the customer's invoice for the period.
- * *issued = 1 when a new invoice was stored. */
+/* Builds, stores and announces the customer's invoice for the period from
+ * its charges (lines[0..nlines), by svcContNo) and address (email, "" for
+ * none). *issued = 1 when a new invoice was stored. */
 static int issue_invoice(bss_log *log, bss_store *store, const bss_event *ev,
-                         const char *period, const char *customer_id, int *issued, char *err)
+                         const char *period, const char *customer_id,
+                         const billing_charge *lines, size_t nlines, const char *email,
+                         int *issued, char *err)
 {
     sqlite3 *db = bss_store_db(store);
     billing_invoice inv;
@@ -291,9 +308,11 @@ static int issue_invoice(bss_log *log, bss_store *store, const bss_event *ev,
         bss_seterr(err, "cannot format the issue time");
         return BSS_ERR_INVALID;
     }
-    int rc = billing_customer_charges(db, period, customer_id, &inv.lines, &inv.nlines, err);
-    if (rc == BSS_OK)
-        rc = billing_customer_email(db, period, customer_id, inv.email, sizeof inv.email, err);
+    snprintf(inv.email, sizeof inv.email, "%s", email);
+    /* The lines are the scan's, only borrowed: inv is not cleared below. */
+    inv.lines = (billing_charge *)lines;
+    inv.nlines = nlines;
+    int rc = BSS_OK;
     for (size_t i = 0; rc == BSS_OK && i < inv.nlines; i++) {
         const billing_charge *c = &inv.lines[i];
         if (c->subtotal > CHARGE_AMOUNT_MAX - inv.subtotal ||
@@ -310,16 +329,9 @@ static int issue_invoice(bss_log *log, bss_store *store, const bss_event *ev,
     int inserted = 0;
     if (rc == BSS_OK)
         rc = billing_invoice_insert(db, &inv, &inserted, err);
-    if (rc == BSS_OK && inserted) {
-        cJSON *d = billing_invoice_to_json(&inv, BILLING_JSON_EVENT);
-        if (d == NULL) {
-            bss_seterr(err, "InvoiceIssued: out of memory");
-            rc = BSS_ERR_NOMEM;
-        } else {
-            rc = bss_emit(store, ev, "InvoiceIssued", inv.invoice_id, d, err);
-            cJSON_Delete(d);
-        }
-    }
+    if (rc == BSS_OK && inserted)
+        rc = emit_text(store, ev, "InvoiceIssued", inv.invoice_id,
+                       billing_invoice_event_text(&inv), err);
     if (rc == BSS_OK && inserted && inv.email[0] != '\0') {
         cJSON *p = cJSON_CreateObject();
         char *json = NULL;
@@ -341,8 +353,23 @@ static int issue_invoice(bss_log *log, bss_store *store, const bss_event *ev,
     }
     if (rc == BSS_OK)
         *issued = inserted;
-    billing_invoice_clear(&inv);
     return rc;
+}
+
+typedef struct invoicing {
+    bss_log *log;
+    bss_store *store;
+    const bss_event *ev;
+    const char *period;
+} invoicing;
+
+static int invoice_customer(void *ctx, const char *customer_id, const billing_charge *lines,
+                            size_t n, const char *email, char *err)
+{
+    const invoicing *iv = ctx;
+    int issued = 0;
+    return issue_invoice(iv->log, iv->store, iv->ev, iv->period, customer_id, lines, n, email,
+                         &issued, err);
 }
 
 int billing_on_au_close_completed(bss_log *log, bss_store *store, const bss_event *ev,
@@ -372,14 +399,8 @@ int billing_on_au_close_completed(bss_log *log, bss_store *store, const bss_even
     if (rc != BSS_OK || invoiced)
         return rc; /* a replayed close changes nothing */
 
-    char **customers = NULL;
-    size_t ncustomers = 0;
-    rc = billing_period_customers(db, period, &customers, &ncustomers, err);
-    for (size_t i = 0; rc == BSS_OK && i < ncustomers; i++) {
-        int issued = 0;
-        rc = issue_invoice(log, store, ev, period, customers[i], &issued, err);
-    }
-    billing_strings_free(customers, ncustomers);
+    invoicing iv = {log, store, ev, period};
+    rc = billing_period_charges_by_customer(db, period, invoice_customer, &iv, err);
     if (rc != BSS_OK)
         return rc;
 

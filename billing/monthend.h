@@ -44,6 +44,7 @@
 #ifndef BILLING_MONTHEND_H
 #define BILLING_MONTHEND_H
 
+#include "charges.h"
 #include "envelope.h"
 #include "evstore.h"
 #include "log.h"
@@ -52,12 +53,14 @@
 #define BILLING_MAIL_CHANNEL "mail"
 
 /* Each applies one event of its type inside store's open transaction.
- * log may be NULL. Returns BSS_OK, BSS_ERR_INVALID (permanent, see above),
- * BSS_ERR_BUSY (UsageMoved ahead of the customer stream: retry later) or
+ * log may be NULL; calendar (charges.h) keeps the period's days between
+ * UsageMoved events (a zeroed one is filled on first use). Returns BSS_OK,
+ * BSS_ERR_INVALID (permanent, see above), BSS_ERR_BUSY (UsageMoved ahead of the customer stream: retry later) or
  * BSS_ERR_IO / BSS_ERR_NOMEM (transient); err filled. */
 int billing_on_au_close_started(bss_log *log, bss_store *store, const bss_event *ev,
                                 char *err);
-int billing_on_usage_moved(bss_log *log, bss_store *store, const bss_event *ev, char *err);
+int billing_on_usage_moved(bss_log *log, charge_calendar *calendar, bss_store *store,
+                           const bss_event *ev, char *err);
 int billing_on_au_close_completed(bss_log *log, bss_store *store, const bss_event *ev,
                                   char *err);
 

@@ -149,6 +149,10 @@ static int on_period_invoiced(const settlement_handler_ctx *c, bss_store *store,
     return rc;
 }
 
+const char *const SETTLEMENT_HANDLED_TYPES[] = {"InvoiceIssued", "PeriodInvoiced"};
+const size_t SETTLEMENT_HANDLED_TYPE_COUNT =
+    sizeof SETTLEMENT_HANDLED_TYPES / sizeof SETTLEMENT_HANDLED_TYPES[0];
+
 int settlement_handle_event(void *ctx, bss_store *store, const bss_event *ev, char *err)
 {
     const settlement_handler_ctx *c = ctx;

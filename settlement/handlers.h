@@ -28,6 +28,8 @@
 #include "evstore.h"
 #include "log.h"
 
+#include <stddef.h>
+
 /* Default recipient of the settlement report (BSS_SETTLEMENT_MAIL_TO). */
 #define SETTLEMENT_MAIL_TO_DEFAULT "business@bssiot.local"
 
@@ -44,5 +46,11 @@ typedef struct settlement_handler_ctx {
  * dead-lettered and the settled totals stay as reported); or BSS_ERR_IO /
  * BSS_ERR_NOMEM for a transient failure (retried). */
 int settlement_handle_event(void *ctx, bss_store *store, const bss_event *ev, char *err);
+
+/* The event types settlement_handle_event acts on (consumer.h's types), and
+ * how many there are: everything else of billing's stream is passed
+ * without being decoded. */
+extern const char *const SETTLEMENT_HANDLED_TYPES[];
+extern const size_t SETTLEMENT_HANDLED_TYPE_COUNT;
 
 #endif

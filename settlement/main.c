@@ -64,6 +64,8 @@ int main(int argc, char **argv)
                                    .nstreams = 1,
                                    .handler = settlement_handle_event,
                                    .handler_ctx = &hctx,
+                                   .types = SETTLEMENT_HANDLED_TYPES,
+                                   .ntypes = SETTLEMENT_HANDLED_TYPE_COUNT,
                                    .schema = settlement_schema};
         rc = bss_eventcore_open(&o, &core, err);
     }

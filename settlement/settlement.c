@@ -2,6 +2,7 @@
 #include "settlement.h"
 
 #include "bss_error.h"
+#include "sqlcache.h"
 #include "sqlutil.h"
 #include "isotime.h"
 #include "jsonfield.h"
@@ -259,11 +260,11 @@ static int load_totals(sqlite3 *db, const char *period, period_totals *t, char *
 {
     memset(t, 0, sizeof *t);
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT status, invoice_count, line_count, usage_bytes, billable_mb,"
-                           " subtotal, vat, total FROM settlement_period WHERE period = ?1",
-                           -1, &st, NULL) != SQLITE_OK)
-        return bss_sql_fail(db, st, "settlement prepare", err);
+    if (bss_sqlc_prepare(db,
+                         "SELECT status, invoice_count, line_count, usage_bytes, billable_mb,"
+                         " subtotal, vat, total FROM settlement_period WHERE period = ?1",
+                         &st, "settlement prepare", err) != BSS_OK)
+        return BSS_ERR_IO;
     sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -277,9 +278,9 @@ static int load_totals(sqlite3 *db, const char *period, period_totals *t, char *
         t->vat = sqlite3_column_int64(st, 6);
         t->total = sqlite3_column_int64(st, 7);
     } else if (rc != SQLITE_DONE) {
-        return bss_sql_fail(db, st, "settlement read period", err);
+        return bss_sqlc_fail(db, st, "settlement read period", err);
     }
-    sqlite3_finalize(st);
+    bss_sqlc_done(st);
     return BSS_OK;
 }
 
@@ -290,11 +291,11 @@ static int load_product(sqlite3 *db, const char *period, const char *code,
     memset(p, 0, sizeof *p);
     snprintf(p->product_cd, sizeof p->product_cd, "%s", code);
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT line_count, usage_bytes, amount FROM settlement_product"
-                           " WHERE period = ?1 AND product_cd = ?2",
-                           -1, &st, NULL) != SQLITE_OK)
-        return bss_sql_fail(db, st, "settlement prepare", err);
+    if (bss_sqlc_prepare(db,
+                         "SELECT line_count, usage_bytes, amount FROM settlement_product"
+                         " WHERE period = ?1 AND product_cd = ?2",
+                         &st, "settlement prepare", err) != BSS_OK)
+        return BSS_ERR_IO;
     sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, code, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
@@ -303,24 +304,24 @@ static int load_product(sqlite3 *db, const char *period, const char *code,
         p->usage_bytes = sqlite3_column_int64(st, 1);
         p->amount = sqlite3_column_int64(st, 2);
     } else if (rc != SQLITE_DONE) {
-        return bss_sql_fail(db, st, "settlement read product", err);
+        return bss_sqlc_fail(db, st, "settlement read product", err);
     }
-    sqlite3_finalize(st);
+    bss_sqlc_done(st);
     return BSS_OK;
 }
 
 static int invoice_known(sqlite3 *db, const char *invoice_id, int *known, char *err)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM settlement_invoice WHERE invoice_id = ?1", -1, &st,
-                           NULL) != SQLITE_OK)
-        return bss_sql_fail(db, st, "settlement prepare", err);
+    if (bss_sqlc_prepare(db, "SELECT 1 FROM settlement_invoice WHERE invoice_id = ?1", &st,
+                         "settlement prepare", err) != BSS_OK)
+        return BSS_ERR_IO;
     sqlite3_bind_text(st, 1, invoice_id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return bss_sql_fail(db, st, "settlement read invoice", err);
+        return bss_sqlc_fail(db, st, "settlement read invoice", err);
     *known = rc == SQLITE_ROW;
-    sqlite3_finalize(st);
+    bss_sqlc_done(st);
     return BSS_OK;
 }
 
@@ -328,13 +329,13 @@ static int insert_invoice(sqlite3 *db, const settlement_invoice *inv, const char
                           int64_t at_ms, char *err)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO settlement_invoice(invoice_id, period, customer_id,"
-                           " line_count, usage_bytes, billable_mb, subtotal, vat, total,"
-                           " event_id, applied_ms)"
-                           " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return bss_sql_fail(db, st, "settlement prepare", err);
+    if (bss_sqlc_prepare(db,
+                         "INSERT INTO settlement_invoice(invoice_id, period, customer_id,"
+                         " line_count, usage_bytes, billable_mb, subtotal, vat, total,"
+                         " event_id, applied_ms)"
+                         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                         &st, "settlement prepare", err) != BSS_OK)
+        return BSS_ERR_IO;
     sqlite3_bind_text(st, 1, inv->invoice_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, inv->period, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, inv->customer_id, -1, SQLITE_STATIC);
@@ -346,20 +347,20 @@ static int insert_invoice(sqlite3 *db, const settlement_invoice *inv, const char
     sqlite3_bind_int64(st, 9, inv->total);
     sqlite3_bind_text(st, 10, event_id != NULL ? event_id : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 11, at_ms);
-    int rc = bss_sql_step_done(db, st, "settlement insert invoice", NULL, err);
+    int rc = bss_sqlc_step_done(db, st, "settlement insert invoice", NULL, err);
     for (size_t i = 0; rc == BSS_OK && i < inv->nproducts; i++) {
         const settlement_product_total *p = &inv->products[i];
-        if (sqlite3_prepare_v2(db,
-                               "INSERT INTO settlement_invoice_product(invoice_id, product_cd,"
-                               " line_count, usage_bytes, amount) VALUES(?1, ?2, ?3, ?4, ?5)",
-                               -1, &st, NULL) != SQLITE_OK)
-            return bss_sql_fail(db, st, "settlement prepare", err);
+        if (bss_sqlc_prepare(db,
+                             "INSERT INTO settlement_invoice_product(invoice_id, product_cd,"
+                             " line_count, usage_bytes, amount) VALUES(?1, ?2, ?3, ?4, ?5)",
+                             &st, "settlement prepare", err) != BSS_OK)
+            return BSS_ERR_IO;
         sqlite3_bind_text(st, 1, inv->invoice_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, p->product_cd, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, p->line_count);
         sqlite3_bind_int64(st, 4, p->usage_bytes);
         sqlite3_bind_int64(st, 5, p->amount);
-        rc = bss_sql_step_done(db, st, "settlement insert invoice product", NULL, err);
+        rc = bss_sqlc_step_done(db, st, "settlement insert invoice product", NULL, err);
     }
     return rc;
 }
@@ -368,19 +369,19 @@ static int store_totals(sqlite3 *db, const char *period, const period_totals *t,
                         char *err)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO settlement_period(period, status, invoice_count,"
-                           " line_count, usage_bytes, billable_mb, subtotal, vat, total,"
-                           " updated_ms) VALUES(?1, 'OPEN', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-                           " ON CONFLICT(period) DO UPDATE SET"
-                           " invoice_count = excluded.invoice_count,"
-                           " line_count = excluded.line_count,"
-                           " usage_bytes = excluded.usage_bytes,"
-                           " billable_mb = excluded.billable_mb,"
-                           " subtotal = excluded.subtotal, vat = excluded.vat,"
-                           " total = excluded.total, updated_ms = excluded.updated_ms",
-                           -1, &st, NULL) != SQLITE_OK)
-        return bss_sql_fail(db, st, "settlement prepare", err);
+    if (bss_sqlc_prepare(db,
+                         "INSERT INTO settlement_period(period, status, invoice_count,"
+                         " line_count, usage_bytes, billable_mb, subtotal, vat, total,"
+                         " updated_ms) VALUES(?1, 'OPEN', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                         " ON CONFLICT(period) DO UPDATE SET"
+                         " invoice_count = excluded.invoice_count,"
+                         " line_count = excluded.line_count,"
+                         " usage_bytes = excluded.usage_bytes,"
+                         " billable_mb = excluded.billable_mb,"
+                         " subtotal = excluded.subtotal, vat = excluded.vat,"
+                         " total = excluded.total, updated_ms = excluded.updated_ms",
+                         &st, "settlement prepare", err) != BSS_OK)
+        return BSS_ERR_IO;
     sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, t->invoice_count);
     sqlite3_bind_int64(st, 3, t->line_count);
@@ -390,27 +391,27 @@ static int store_totals(sqlite3 *db, const char *period, const period_totals *t,
     sqlite3_bind_int64(st, 7, t->vat);
     sqlite3_bind_int64(st, 8, t->total);
     sqlite3_bind_int64(st, 9, at_ms);
-    return bss_sql_step_done(db, st, "settlement store period totals", NULL, err);
+    return bss_sqlc_step_done(db, st, "settlement store period totals", NULL, err);
 }
 
 static int store_product(sqlite3 *db, const char *period, const settlement_product_total *p,
                          char *err)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO settlement_product(period, product_cd, line_count,"
-                           " usage_bytes, amount) VALUES(?1, ?2, ?3, ?4, ?5)"
-                           " ON CONFLICT(period, product_cd) DO UPDATE SET"
-                           " line_count = excluded.line_count,"
-                           " usage_bytes = excluded.usage_bytes, amount = excluded.amount",
-                           -1, &st, NULL) != SQLITE_OK)
-        return bss_sql_fail(db, st, "settlement prepare", err);
+    if (bss_sqlc_prepare(db,
+                         "INSERT INTO settlement_product(period, product_cd, line_count,"
+                         " usage_bytes, amount) VALUES(?1, ?2, ?3, ?4, ?5)"
+                         " ON CONFLICT(period, product_cd) DO UPDATE SET"
+                         " line_count = excluded.line_count,"
+                         " usage_bytes = excluded.usage_bytes, amount = excluded.amount",
+                         &st, "settlement prepare", err) != BSS_OK)
+        return BSS_ERR_IO;
     sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, p->product_cd, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, p->line_count);
     sqlite3_bind_int64(st, 4, p->usage_bytes);
     sqlite3_bind_int64(st, 5, p->amount);
-    return bss_sql_step_done(db, st, "settlement store product totals", NULL, err);
+    return bss_sqlc_step_done(db, st, "settlement store product totals", NULL, err);
 }
 
 int settlement_record_invoice(sqlite3 *db, const settlement_invoice *inv, const char *event_id,
@@ -471,27 +472,27 @@ int settlement_record_expected(sqlite3 *db, const char *period, int64_t invoice_
 {
     *changed = 0;
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO settlement_period(period, status, expected_invoices,"
-                           " expected_lines, expected_charges, updated_ms)"
-                           " VALUES(?1, 'OPEN', ?2, ?3, ?4, ?5)"
-                           " ON CONFLICT(period) DO UPDATE SET"
-                           " expected_invoices = excluded.expected_invoices,"
-                           " expected_lines = excluded.expected_lines,"
-                           " expected_charges = excluded.expected_charges,"
-                           " updated_ms = excluded.updated_ms"
-                           " WHERE status = 'OPEN' AND ("
-                           " expected_invoices IS NOT excluded.expected_invoices OR"
-                           " expected_lines IS NOT excluded.expected_lines OR"
-                           " expected_charges IS NOT excluded.expected_charges)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return bss_sql_fail(db, st, "settlement prepare", err);
+    if (bss_sqlc_prepare(db,
+                         "INSERT INTO settlement_period(period, status, expected_invoices,"
+                         " expected_lines, expected_charges, updated_ms)"
+                         " VALUES(?1, 'OPEN', ?2, ?3, ?4, ?5)"
+                         " ON CONFLICT(period) DO UPDATE SET"
+                         " expected_invoices = excluded.expected_invoices,"
+                         " expected_lines = excluded.expected_lines,"
+                         " expected_charges = excluded.expected_charges,"
+                         " updated_ms = excluded.updated_ms"
+                         " WHERE status = 'OPEN' AND ("
+                         " expected_invoices IS NOT excluded.expected_invoices OR"
+                         " expected_lines IS NOT excluded.expected_lines OR"
+                         " expected_charges IS NOT excluded.expected_charges)",
+                         &st, "settlement prepare", err) != BSS_OK)
+        return BSS_ERR_IO;
     sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, invoice_count);
     sqlite3_bind_int64(st, 3, line_count);
     sqlite3_bind_int64(st, 4, charge_count);
     sqlite3_bind_int64(st, 5, at_ms);
-    int rc = bss_sql_step_done(db, st, "settlement store expectation", NULL, err);
+    int rc = bss_sqlc_step_done(db, st, "settlement store expectation", NULL, err);
     if (rc == BSS_OK)
         *changed = sqlite3_changes(db) > 0;
     return rc;
@@ -502,18 +503,17 @@ int settlement_try_complete(sqlite3 *db, const char *period, int64_t at_ms, int 
 {
     *completed = 0;
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "UPDATE settlement_period SET status = 'COMPLETED',"
-                           " completed_ms = ?2, updated_ms = ?2"
-                           " WHERE period = ?1 AND status = 'OPEN'"
-                           " AND expected_invoices IS NOT NULL"
-                           " AND expected_invoices = (SELECT count(*) FROM settlement_invoice"
-                           "   WHERE period = ?1)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return bss_sql_fail(db, st, "settlement prepare", err);
+    if (bss_sqlc_prepare(db,
+                         "UPDATE settlement_period SET status = 'COMPLETED',"
+                         " completed_ms = ?2, updated_ms = ?2"
+                         " WHERE period = ?1 AND status = 'OPEN'"
+                         " AND expected_invoices IS NOT NULL"
+                         " AND expected_invoices = (SELECT count(*) FROM settlement_invoice"
+                         "   WHERE period = ?1)", &st, "settlement prepare", err) != BSS_OK)
+        return BSS_ERR_IO;
     sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, at_ms);
-    int rc = bss_sql_step_done(db, st, "settlement complete period", NULL, err);
+    int rc = bss_sqlc_step_done(db, st, "settlement complete period", NULL, err);
     if (rc == BSS_OK)
         *completed = sqlite3_changes(db) > 0;
     return rc;
@@ -524,11 +524,11 @@ int settlement_try_complete(sqlite3 *db, const char *period, int64_t at_ms, int 
 static int load_products(sqlite3 *db, settlement_summary *s, char *err)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT product_cd, line_count, usage_bytes, amount"
-                           " FROM settlement_product WHERE period = ?1 ORDER BY product_cd",
-                           -1, &st, NULL) != SQLITE_OK)
-        return bss_sql_fail(db, st, "settlement prepare", err);
+    if (bss_sqlc_prepare(db,
+                         "SELECT product_cd, line_count, usage_bytes, amount"
+                         " FROM settlement_product WHERE period = ?1 ORDER BY product_cd",
+                         &st, "settlement prepare", err) != BSS_OK)
+        return BSS_ERR_IO;
     sqlite3_bind_text(st, 1, s->period, -1, SQLITE_STATIC);
     size_t cap = 0;
     int rc;
@@ -537,7 +537,7 @@ static int load_products(sqlite3 *db, settlement_summary *s, char *err)
             size_t ncap = cap == 0 ? 8 : cap * 2;
             settlement_product_total *grown = realloc(s->products, ncap * sizeof *grown);
             if (grown == NULL) {
-                sqlite3_finalize(st);
+                bss_sqlc_done(st);
                 bss_seterr(err, "out of memory");
                 return BSS_ERR_NOMEM;
             }
@@ -552,8 +552,8 @@ static int load_products(sqlite3 *db, settlement_summary *s, char *err)
         p->amount = sqlite3_column_int64(st, 3);
     }
     if (rc != SQLITE_DONE)
-        return bss_sql_fail(db, st, "settlement read products", err);
-    sqlite3_finalize(st);
+        return bss_sqlc_fail(db, st, "settlement read products", err);
+    bss_sqlc_done(st);
     return BSS_OK;
 }
 
@@ -561,21 +561,21 @@ int settlement_load(sqlite3 *db, const char *period, settlement_summary *out, ch
 {
     memset(out, 0, sizeof *out);
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT period, status, invoice_count, line_count, usage_bytes,"
-                           " billable_mb, subtotal, vat, total, expected_invoices,"
-                           " expected_lines, completed_ms"
-                           " FROM settlement_period WHERE period = ?1",
-                           -1, &st, NULL) != SQLITE_OK)
-        return bss_sql_fail(db, st, "settlement prepare", err);
+    if (bss_sqlc_prepare(db,
+                         "SELECT period, status, invoice_count, line_count, usage_bytes,"
+                         " billable_mb, subtotal, vat, total, expected_invoices,"
+                         " expected_lines, completed_ms"
+                         " FROM settlement_period WHERE period = ?1",
+                         &st, "settlement prepare", err) != BSS_OK)
+        return BSS_ERR_IO;
     sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
-        sqlite3_finalize(st);
+        bss_sqlc_done(st);
         return BSS_ERR_NOTFOUND;
     }
     if (rc != SQLITE_ROW)
-        return bss_sql_fail(db, st, "settlement read period", err);
+        return bss_sqlc_fail(db, st, "settlement read period", err);
     const char *p = (const char *)sqlite3_column_text(st, 0);
     const char *status = (const char *)sqlite3_column_text(st, 1);
     snprintf(out->period, sizeof out->period, "%s", p != NULL ? p : "");
@@ -591,7 +591,7 @@ int settlement_load(sqlite3 *db, const char *period, settlement_summary *out, ch
     out->expected_invoices = sqlite3_column_int64(st, 9);
     out->expected_lines = sqlite3_column_int64(st, 10);
     out->completed_ms = sqlite3_column_int64(st, 11);
-    sqlite3_finalize(st);
+    bss_sqlc_done(st);
     rc = load_products(db, out, err);
     if (rc != BSS_OK)
         settlement_summary_free(out);
@@ -666,12 +666,11 @@ int settlement_list_json(sqlite3 *db, cJSON **out, char *err)
         return BSS_ERR_NOMEM;
     }
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT period, status, invoice_count, total FROM settlement_period"
-                           " ORDER BY period DESC",
-                           -1, &st, NULL) != SQLITE_OK) {
+    if (bss_sqlc_prepare(db,
+                         "SELECT period, status, invoice_count, total FROM settlement_period"
+                         " ORDER BY period DESC", &st, "settlement prepare", err) != BSS_OK) {
         cJSON_Delete(o);
-        return bss_sql_fail(db, st, "settlement prepare", err);
+        return BSS_ERR_IO;
     }
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -688,7 +687,7 @@ int settlement_list_json(sqlite3 *db, cJSON **out, char *err)
             cJSON_AddStringToObject(item, "status", status != NULL ? status : "") == NULL ||
             !settlement_add_int64(item, "invoiceCount", sqlite3_column_int64(st, 2)) ||
             !settlement_add_int64(item, "totalAmount", sqlite3_column_int64(st, 3))) {
-            sqlite3_finalize(st);
+            bss_sqlc_done(st);
             cJSON_Delete(o);
             bss_seterr(err, "out of memory");
             return BSS_ERR_NOMEM;
@@ -696,9 +695,9 @@ int settlement_list_json(sqlite3 *db, cJSON **out, char *err)
     }
     if (rc != SQLITE_DONE) {
         cJSON_Delete(o);
-        return bss_sql_fail(db, st, "settlement list periods", err);
+        return bss_sqlc_fail(db, st, "settlement list periods", err);
     }
-    sqlite3_finalize(st);
+    bss_sqlc_done(st);
     *out = o;
     return BSS_OK;
 }

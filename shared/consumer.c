@@ -2,6 +2,7 @@
 #include "consumer.h"
 
 #include "bss_error.h"
+#include "evpeek.h"
 #include "isotime.h"
 
 #include <pthread.h>
@@ -33,9 +34,34 @@
  *    and memory errors do): the batch is gone, the error is returned.
  * The consumer returns non-OK only once the batch is over (committed or
  * rolled back), as bus.h requires.
+ *
+ * A consumer that is far behind (a month end's burst: a million events
+ * waiting in the producer's log) gains nothing from committing every
+ * millisecond, since nobody sees its effects before it catches up anyway,
+ * and pays a WAL commit every few events. So a batch opened while the bus
+ * reports more than BATCH_MAX_EVENTS events not yet applied may grow to
+ * BATCH_BEHIND_EVENTS or BATCH_BEHIND_US (the bus still asks for a flush
+ * before it waits, and the nng backend after each catch-up page).
+ *
+ * Events of a type the handler does not act on (options.types) are not
+ * decoded: bss_event_peek reads their type and source, and the stream's
+ * position is only remembered (`skipped`) and written to the inbox once,
+ * when the batch commits, unless an applied event of the same stream writes
+ * a later one first. A duplicate is recognised against that remembered
+ * position as well as the stored one.
  */
 #define BATCH_MAX_EVENTS 256
 #define BATCH_MAX_US 1000
+#define BATCH_BEHIND_EVENTS 8192
+#define BATCH_BEHIND_US 100000
+#define SKIP_STREAMS 16
+
+/* A stream's position moved past skipped events, not yet in the inbox. */
+typedef struct skipped_position {
+    char stream[BSS_EVENT_SOURCE_MAX + 1];
+    int partition;
+    int64_t position;
+} skipped_position;
 
 struct bss_consumer {
     bss_consumer_options o;
@@ -49,6 +75,9 @@ struct bss_consumer {
     int64_t batch_start_ns;  /* monotonic */
     long long batch_applied; /* counted into `applied` once committed */
     long long batch_dead;
+    int batch_behind;        /* opened while far behind: the larger limits apply */
+    skipped_position skipped[SKIP_STREAMS];
+    int nskipped;
     int flush_failed;        /* a flush outside the bus's own failed: see consumer_main */
 };
 
@@ -71,8 +100,17 @@ static int flush(bss_consumer *c)
     if (!c->batch_open)
         return BSS_OK;
     char err[BSS_ERRLEN];
+    int rc = BSS_OK;
+    for (int i = 0; rc == BSS_OK && i < c->nskipped; i++)
+        rc = bss_store_inbox_set(c->o.store, c->skipped[i].stream, c->skipped[i].partition,
+                                 c->skipped[i].position, err);
+    c->nskipped = 0;
     c->batch_open = 0;
-    int rc = bss_store_commit(c->o.store, err);
+    if (rc == BSS_OK) {
+        rc = bss_store_commit(c->o.store, err);
+    } else {
+        bss_store_rollback(c->o.store);
+    }
     if (rc == BSS_OK) {
         atomic_fetch_add(&c->applied, c->batch_applied);
         if (c->batch_applied > 0)
@@ -100,12 +138,14 @@ static void abort_batch(bss_consumer *c)
     c->batch_applied = 0;
     c->batch_dead = 0;
     c->batch_events = 0;
+    c->nskipped = 0;
 }
 
 static int batch_full(const bss_consumer *c)
 {
-    return c->batch_events >= BATCH_MAX_EVENTS ||
-           bss_monotonic_ns() - c->batch_start_ns >= (int64_t)BATCH_MAX_US * 1000;
+    int max_events = c->batch_behind ? BATCH_BEHIND_EVENTS : BATCH_MAX_EVENTS;
+    int64_t max_ns = (int64_t)(c->batch_behind ? BATCH_BEHIND_US : BATCH_MAX_US) * 1000;
+    return c->batch_events >= max_events || bss_monotonic_ns() - c->batch_start_ns >= max_ns;
 }
 
 static int open_batch(bss_consumer *c, char *err)
@@ -118,6 +158,74 @@ static int open_batch(bss_consumer *c, char *err)
     c->batch_open = 1;
     c->batch_events = 0;
     c->batch_start_ns = bss_monotonic_ns();
+    c->batch_behind = bss_bus_lag(c->o.bus) > BATCH_MAX_EVENTS;
+    c->nskipped = 0;
+    return BSS_OK;
+}
+
+/* The remembered position of a stream moved past skipped events, or NULL. */
+static skipped_position *skipped_of(bss_consumer *c, const bss_delivery *d)
+{
+    for (int i = 0; i < c->nskipped; i++)
+        if (c->skipped[i].partition == d->partition && strcmp(c->skipped[i].stream, d->stream) == 0)
+            return &c->skipped[i];
+    return NULL;
+}
+
+/* Forgets the remembered position of d's stream: an applied or
+ * dead-lettered event of it has just written a later one to the inbox. */
+static void forget_skipped(bss_consumer *c, const bss_delivery *d)
+{
+    skipped_position *s = skipped_of(c, d);
+    if (s != NULL)
+        *s = c->skipped[--c->nskipped];
+}
+
+/* 1 when the handler wants events of this type (options.types). */
+static int wanted(const bss_consumer *c, const char *type)
+{
+    for (size_t i = 0; i < c->o.ntypes; i++)
+        if (strcmp(c->o.types[i], type) == 0)
+            return 1;
+    return 0;
+}
+
+/* 1 when d is an event the handler does not act on, which can be passed by
+ * moving the stream's position alone: its type and source read by
+ * bss_event_peek, the type not in options.types. */
+static int skippable(bss_consumer *c, const bss_delivery *d)
+{
+    if (c->o.ntypes == 0)
+        return 0;
+    char type[BSS_EVENT_TYPE_MAX + 1], source[BSS_EVENT_SOURCE_MAX + 1];
+    return bss_event_peek(d->payload, d->len, type, sizeof type, source, sizeof source) ==
+               BSS_OK &&
+           strcmp(source, d->stream) == 0 && !wanted(c, type);
+}
+
+/* Inside the batch: moves d's stream past d without applying anything. */
+static int skip_delivery(bss_consumer *c, const bss_delivery *d, char *err)
+{
+    skipped_position *s = skipped_of(c, d);
+    if (s == NULL &&
+        (c->nskipped == SKIP_STREAMS || strlen(d->stream) >= sizeof c->skipped[0].stream))
+        return BSS_ERR_BUSY; /* no slot for it: apply it the normal way */
+    if (s != NULL && s->position >= d->position)
+        return BSS_OK; /* applied (skipped) before */
+    if (s == NULL) {
+        int64_t stored = 0;
+        int rc = bss_store_inbox_get(c->o.store, d->stream, d->partition, &stored, err);
+        if (rc != BSS_OK)
+            return rc;
+        if (stored >= d->position)
+            return BSS_OK;
+        s = &c->skipped[c->nskipped++];
+        snprintf(s->stream, sizeof s->stream, "%s", d->stream);
+        s->partition = d->partition;
+    }
+    s->position = d->position;
+    c->batch_applied++;
+    c->batch_events++;
     return BSS_OK;
 }
 
@@ -152,6 +260,7 @@ static int dead_letter(bss_consumer *c, const bss_delivery *d, const char *reaso
         rc = BSS_ERR_IO;
     if (rc != BSS_OK)
         return rc;
+    forget_skipped(c, d);
     bss_log_error(c->o.log, "dead-lettered %s#%lld: %s", d->stream, (long long)d->position,
                   reason);
     c->batch_dead++;
@@ -176,6 +285,15 @@ static int apply_delivery(void *ctx, const bss_delivery *d)
     }
     char err[BSS_ERRLEN] = "";
     char reason[BSS_ERRLEN] = "";
+    if (skippable(c, d)) {
+        int rc = open_batch(c, err);
+        if (rc == BSS_OK)
+            rc = skip_delivery(c, d, err);
+        if (rc == BSS_OK)
+            return BSS_OK;
+        if (rc != BSS_ERR_BUSY)
+            return transient(c, d, rc, err, c->batch_open && transaction_alive(c));
+    }
     bss_event *ev = NULL;
     if (bss_event_decode(d->payload, d->len, &ev, err) != BSS_OK) {
         snprintf(reason, sizeof reason, "%s", err);
@@ -193,6 +311,9 @@ static int apply_delivery(void *ctx, const bss_delivery *d)
         bss_event_free(ev);
         return transient(c, d, rc, err, 1);
     }
+    const skipped_position *skipped = skipped_of(c, d);
+    if (skipped != NULL && skipped->position > stored)
+        stored = skipped->position;
     if (stored >= d->position) {
         bss_event_free(ev); /* applied before */
         return BSS_OK;
@@ -214,6 +335,7 @@ static int apply_delivery(void *ctx, const bss_delivery *d)
         if (rc == BSS_OK)
             rc = bss_store_savepoint_release(c->o.store, err);
         if (rc == BSS_OK) {
+            forget_skipped(c, d);
             c->batch_applied++;
             c->batch_events++;
             return BSS_OK;

@@ -12,7 +12,8 @@
  *
  * Several events share one transaction: it commits when the bus has nothing
  * more queued (and before it waits on the network), after 256 events or
- * after 1 ms, whichever comes first. A handler therefore sees the
+ * after 1 ms, whichever comes first; while the consumer is more than 256
+ * events behind its producers, after 8192 events or 100 ms. A handler therefore sees the
  * uncommitted effects of the events before it in the batch, as it would
  * after their commits, and its effects become visible to other connections
  * only at the batch's commit.
@@ -51,6 +52,14 @@ typedef struct bss_consumer_options {
     void *ctx;
     bss_log *log;         /* may be NULL */
     bss_metrics *metrics; /* may be NULL */
+    /* The event types the handler acts on. Events of any other type are not
+     * decoded nor handed to the handler: the stream's position just moves
+     * past them (an envelope evpeek.h cannot read goes the normal way, and
+     * one of another type that it reads is passed even if bss_event_decode
+     * would have dead-lettered it: the handler would have ignored it).
+     * NULL / 0: every event goes to the handler. */
+    const char *const *types;
+    size_t ntypes;
 } bss_consumer_options;
 
 /* Subscribes to the streams and starts the consumer thread. */

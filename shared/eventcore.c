@@ -98,7 +98,8 @@ int bss_eventcore_open(const bss_eventcore_options *o, bss_eventcore **out, char
         core->handler = o->handler;
         core->handler_ctx = o->handler_ctx;
         bss_consumer_options co = {core->store, core->bus,  o->streams, o->nstreams,
-                                   o->handler,  o->handler_ctx, o->log, o->metrics};
+                                   o->handler,  o->handler_ctx, o->log, o->metrics,
+                                   o->types,    o->ntypes};
         rc = bss_consumer_start(&co, &core->consumer, err);
     }
     if (rc != BSS_OK) {

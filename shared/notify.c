@@ -2,6 +2,7 @@
 #include "notify.h"
 
 #include "bss_error.h"
+#include "sqlcache.h"
 #include "sqlutil.h"
 #include "isotime.h"
 
@@ -47,26 +48,18 @@ int bss_notify_enqueue(bss_store *store, const char *channel, const char *dedup_
 {
     sqlite3 *db = bss_store_db(store);
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO notifications(dedup_key, channel, target, payload,"
-                           " created_ms) VALUES(?1, ?2, ?3, ?4, ?5)"
-                           " ON CONFLICT(dedup_key) DO NOTHING",
-                           -1, &st, NULL) != SQLITE_OK) {
-        bss_seterr(err, "prepare: %s", sqlite3_errmsg(db));
+    if (bss_sqlc_prepare(db,
+                         "INSERT INTO notifications(dedup_key, channel, target, payload,"
+                         " created_ms) VALUES(?1, ?2, ?3, ?4, ?5)"
+                         " ON CONFLICT(dedup_key) DO NOTHING",
+                         &st, "prepare", err) != BSS_OK)
         return BSS_ERR_IO;
-    }
     sqlite3_bind_text(st, 1, dedup_key, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, channel, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, target, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, payload, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, bss_now_ms());
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        bss_seterr(err, "enqueue notification: %s", sqlite3_errmsg(db));
-        return BSS_ERR_IO;
-    }
-    return BSS_OK;
+    return bss_sqlc_step_done(db, st, "enqueue notification", NULL, err);
 }
 
 typedef struct due_item {

@@ -2,6 +2,7 @@
 #include "statushistory.h"
 
 #include "bss_error.h"
+#include "sqlcache.h"
 #include "sqlutil.h"
 #include "customer_events.h"
 #include "emit.h"
@@ -29,29 +30,29 @@ int bss_statushistory_record(sqlite3 *db, const bss_status_entry *e, int *insert
         return BSS_ERR_INVALID;
     }
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT OR IGNORE INTO line_status_history(svc_cont_no, status,"
-                           " effective_ms, effective_at, order_id, event_id)"
-                           " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return bss_sql_fail(db, st, "status history prepare", err);
+    if (bss_sqlc_prepare(db,
+                         "INSERT OR IGNORE INTO line_status_history(svc_cont_no, status,"
+                         " effective_ms, effective_at, order_id, event_id)"
+                         " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                         &st, "status history prepare", err) != BSS_OK)
+        return BSS_ERR_IO;
     sqlite3_bind_text(st, 1, e->svc_cont_no, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, e->status, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, e->effective_ms);
     sqlite3_bind_text(st, 4, e->effective_at, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, e->order_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, e->event_id, -1, SQLITE_STATIC);
-    return bss_sql_step_done(db, st, "status history insert", inserted, err);
+    return bss_sqlc_step_done(db, st, "status history insert", inserted, err);
 }
 
 int bss_statushistory_to_json(sqlite3 *db, const char *svc_cont_no, cJSON *array, char *err)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT status, effective_at, order_id FROM line_status_history"
-                           " WHERE svc_cont_no = ?1 ORDER BY effective_ms, id",
-                           -1, &st, NULL) != SQLITE_OK)
-        return bss_sql_fail(db, st, "status history prepare", err);
+    if (bss_sqlc_prepare(db,
+                         "SELECT status, effective_at, order_id FROM line_status_history"
+                         " WHERE svc_cont_no = ?1 ORDER BY effective_ms, id",
+                         &st, "status history prepare", err) != BSS_OK)
+        return BSS_ERR_IO;
     sqlite3_bind_text(st, 1, svc_cont_no, -1, SQLITE_STATIC);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -61,14 +62,14 @@ int bss_statushistory_to_json(sqlite3 *db, const char *svc_cont_no, cJSON *array
             cJSON_AddStringToObject(o, "effectiveAt", (const char *)sqlite3_column_text(st, 1)) ==
                 NULL ||
             cJSON_AddStringToObject(o, "orderId", (const char *)sqlite3_column_text(st, 2)) == NULL) {
-            sqlite3_finalize(st);
+            bss_sqlc_done(st);
             bss_seterr(err, "status history: out of memory");
             return BSS_ERR_NOMEM;
         }
     }
     if (rc != SQLITE_DONE)
-        return bss_sql_fail(db, st, "status history select", err);
-    sqlite3_finalize(st);
+        return bss_sqlc_fail(db, st, "status history select", err);
+    bss_sqlc_done(st);
     return BSS_OK;
 }
 
@@ -93,27 +94,27 @@ int bss_statushistory_status_at(sqlite3 *db, const char *svc_cont_no, int64_t at
     if (len > 0)
         status[0] = '\0';
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT status FROM line_status_history"
-                           " WHERE svc_cont_no = ?1 AND effective_ms <= ?2"
-                           " ORDER BY effective_ms DESC, id DESC LIMIT 1",
-                           -1, &st, NULL) != SQLITE_OK)
-        return bss_sql_fail(db, st, "status history prepare", err);
+    if (bss_sqlc_prepare(db,
+                         "SELECT status FROM line_status_history"
+                         " WHERE svc_cont_no = ?1 AND effective_ms <= ?2"
+                         " ORDER BY effective_ms DESC, id DESC LIMIT 1",
+                         &st, "status history prepare", err) != BSS_OK)
+        return BSS_ERR_IO;
     sqlite3_bind_text(st, 1, svc_cont_no, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, at_ms);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
-        sqlite3_finalize(st);
+        bss_sqlc_done(st);
         return BSS_ERR_NOTFOUND;
     }
     if (rc != SQLITE_ROW)
-        return bss_sql_fail(db, st, "status history select", err);
+        return bss_sqlc_fail(db, st, "status history select", err);
     const char *s = (const char *)sqlite3_column_text(st, 0);
     if (s != NULL && len > 0) {
         strncpy(status, s, len - 1);
         status[len - 1] = '\0';
     }
-    sqlite3_finalize(st);
+    bss_sqlc_done(st);
     return BSS_OK;
 }
 

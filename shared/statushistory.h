@@ -14,6 +14,10 @@
  * the same event twice keeps one row. Rows are read in effective-time order
  * (ties in the order they were recorded), which is the order the statuses
  * held, whatever order the events arrived in.
+ *
+ * Every db below must be a connection of a bss_store (its write connection
+ * or a reader): the statements are prepared once per connection and reused
+ * (sqlcache.h), and the store finalizes them when it closes the connection.
  */
 #ifndef BSS_STATUSHISTORY_H
 #define BSS_STATUSHISTORY_H

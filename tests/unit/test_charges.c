@@ -312,6 +312,65 @@ static void test_parse_and_format(void)
     CHECK(&C, !billing_wants_html(NULL));
 }
 
+/* The event data billing writes as text must be byte for byte what the
+ * cJSON form prints: same members, same order, same values (strings that need escaping, unlimited plans,
+ * amounts up to 2^53, usageBytes beyond it as a string). */
+static void test_event_text(void)
+{
+    billing_charge lines[2];
+    memset(lines, 0, sizeof lines);
+    snprintf(lines[0].svc_cont_no, sizeof lines[0].svc_cont_no, "7000000001");
+    snprintf(lines[0].customer_id, sizeof lines[0].customer_id, "C\"1\\\n\x01\xed\x95\x9c");
+    snprintf(lines[0].product_cd, sizeof lines[0].product_cd, "IOT-BASIC");
+    snprintf(lines[0].period, sizeof lines[0].period, "2026-10");
+    lines[0].usage_bytes = INT64_MAX;
+    lines[0].billable_mb = 8796093022208LL;
+    lines[0].included_mb = -1;
+    lines[0].active_days = 31;
+    lines[0].days_in_period = 31;
+    lines[0].base_fee = CHARGE_AMOUNT_MAX;
+    lines[0].subtotal = CHARGE_AMOUNT_MAX;
+    lines[0].vat = 900719925474099LL;
+    lines[0].total = CHARGE_AMOUNT_MAX;
+    lines[1] = lines[0];
+    snprintf(lines[1].svc_cont_no, sizeof lines[1].svc_cont_no, "7000000002");
+    lines[1].included_mb = 0;
+    lines[1].usage_bytes = 0;
+    lines[1].overage_mb = 12;
+    lines[1].overage_fee = 1200;
+    for (int i = 0; i < 2; i++) {
+        char *text = billing_charge_event_text(&lines[i]);
+        cJSON *built = billing_charge_to_json(&lines[i], BILLING_JSON_EVENT);
+        char *printed = built != NULL ? cJSON_PrintUnformatted(built) : NULL;
+        CHECK(&C, text != NULL && printed != NULL && strcmp(text, printed) == 0);
+        cJSON_Delete(built);
+        free(printed);
+        free(text);
+    }
+    billing_invoice inv;
+    memset(&inv, 0, sizeof inv);
+    snprintf(inv.invoice_id, sizeof inv.invoice_id, "INV-202610-C1");
+    snprintf(inv.customer_id, sizeof inv.customer_id, "C\t1");
+    snprintf(inv.period, sizeof inv.period, "2026-10");
+    snprintf(inv.email, sizeof inv.email, "a\"b@example.com");
+    snprintf(inv.status, sizeof inv.status, "ISSUED");
+    snprintf(inv.issued_at, sizeof inv.issued_at, "2026-11-01T00:00:00.000+09:00");
+    inv.subtotal = 3;
+    inv.vat = 0;
+    inv.total = 3;
+    for (size_t n = 0; n <= 2; n++) {
+        inv.lines = n > 0 ? lines : NULL;
+        inv.nlines = n;
+        char *text = billing_invoice_event_text(&inv);
+        cJSON *built = billing_invoice_to_json(&inv, BILLING_JSON_EVENT);
+        char *printed = built != NULL ? cJSON_PrintUnformatted(built) : NULL;
+        CHECK(&C, text != NULL && printed != NULL && strcmp(text, printed) == 0);
+        cJSON_Delete(built);
+        free(printed);
+        free(text);
+    }
+}
+
 static void test_html_escaping(void)
 {
     billing_charge line;
@@ -658,7 +717,7 @@ static void test_handler(const char *dir)
     char path[512], err[BSS_ERRLEN] = "";
     bss_catalog *catalog = NULL;
     CHECK(&C, bss_catalog_parse(CATALOG, strlen(CATALOG), &catalog, err) == BSS_OK);
-    billing_handler_ctx ctx = {catalog, NULL};
+    billing_handler_ctx ctx = {.catalog = catalog, .log = NULL};
     snprintf(path, sizeof path, "%s/billing.db", dir);
     fixture *f = calloc(1, sizeof *f);
     if (f == NULL || open_store(path, &f->store) != BSS_OK) {
@@ -954,6 +1013,7 @@ int main(void)
     test_active_days();
     test_parse_and_format();
     test_html_escaping();
+    test_event_text();
     test_handler(dir);
     tu_end(dir);
     return CHECK_DONE(&C);

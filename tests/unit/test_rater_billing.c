@@ -348,7 +348,7 @@ static void test_billing(const char *dir)
         return;
     }
     CHECK(&C, tu_apply_schema(f.store, billing_schema) == BSS_OK);
-    billing_handler_ctx ctx = {catalog, NULL};
+    billing_handler_ctx ctx = {.catalog = catalog, .log = NULL};
     bss_handler_fn h = billing_handle_event;
 
     CHECK(&C, apply(&f, h, &ctx, "OrderCreated", "B1", open_data("O1", "B1", "IOT-BASIC", "A1"),
