@@ -140,7 +140,7 @@ def main():
                 time.sleep(0.5)  # not synchronisation: lets perf attach before the upload
             start = time.monotonic()
             resp = http_request(system.port, "POST", "/raters/usage-files?name=bench.csv", body,
-                                {"Content-Type": "text/csv"}, timeout=600)
+                                {"Content-Type": "text/csv", **system.auth()}, timeout=600)
             elapsed = time.monotonic() - start
             if perf is not None:
                 perf.send_signal(signal.SIGINT)

@@ -82,6 +82,8 @@ int main(int argc, char **argv)
     }
     if (rc == BSS_OK)
         rc = billing_routes_register(svc.http, &rctx, err);
+    if (rc == BSS_OK)
+        rc = bss_eventcore_serve_dead_letters(core, svc.http, "/billings", err);
     /* Shutdown runs hooks in reverse: the notifier stops (it uses the mail
      * channel and the store), then the event core (whose consumer uses the
      * catalog) closes, then the mail channel and the catalog are freed. */

@@ -53,6 +53,8 @@ int main(int argc, char **argv)
     }
     if (rc == BSS_OK)
         rc = customer_routes_register(svc.http, &c, err);
+    if (rc == BSS_OK)
+        rc = bss_eventcore_serve_dead_letters(c.core, svc.http, "/customers", err);
     if (rc == BSS_OK) {
         bss_http_set_readiness(svc.http, bss_eventcore_ready, c.core);
         /* Hooks run in reverse: the notifier stops before the store closes. */

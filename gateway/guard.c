@@ -90,9 +90,10 @@ void gw_guard_free(gw_guard *g)
     free(g);
 }
 
-static int refuse(gw_guard *g, bss_request *req, int status, const char *code,
-                  const char *title, const char *detail, const char *headers)
+static int refuse(gw_guard *g, bss_request *req, gw_guard_pass *pass, int status,
+                  const char *code, const char *title, const char *detail, const char *headers)
 {
+    pass->status = status;
     char labels[64];
     snprintf(labels, sizeof labels, "reason=\"%s\"", code);
     bss_metrics_counter_add(g->metrics, "bss_gateway_refused_total", labels, 1);
@@ -100,9 +101,9 @@ static int refuse(gw_guard *g, bss_request *req, int status, const char *code,
     return GW_GUARD_REPLIED;
 }
 
-static int not_found(gw_guard *g, bss_request *req)
+static int not_found(gw_guard *g, bss_request *req, gw_guard_pass *pass)
 {
-    return refuse(g, req, 404, "NOT_FOUND", "Not found", "no such resource", NULL);
+    return refuse(g, req, pass, 404, "NOT_FOUND", "Not found", "no such resource", NULL);
 }
 
 /* The token of "Authorization: Bearer <token>", or NULL. */
@@ -121,35 +122,35 @@ static int authenticate(gw_guard *g, bss_request *req, gw_guard_pass *pass)
 {
     const char *token = bearer(req);
     if (token == NULL)
-        return refuse(g, req, 401, "UNAUTHORIZED", "Authentication required",
+        return refuse(g, req, pass, 401, "UNAUTHORIZED", "Authentication required",
                       "send Authorization: Bearer <token> (bssiot-admin token create)",
                       "WWW-Authenticate: Bearer realm=\"bssiot\"\r\n");
     char err[BSS_ERRLEN] = "";
     int rc = gw_tokens_verify(g->tokens, token, &pass->who, err);
     if (rc == BSS_ERR_NOTFOUND)
-        return refuse(g, req, 401, "INVALID_TOKEN", "Invalid token",
+        return refuse(g, req, pass, 401, "INVALID_TOKEN", "Invalid token",
                       "the token is unknown, malformed or revoked",
                       "WWW-Authenticate: Bearer realm=\"bssiot\", error=\"invalid_token\"\r\n");
     if (rc != BSS_OK) {
         bss_log_error(g->log, "token store: %s", err);
-        return refuse(g, req, 503, "STORE_UNAVAILABLE", "Try again",
+        return refuse(g, req, pass, 503, "STORE_UNAVAILABLE", "Try again",
                       "the token store cannot be read", "Retry-After: 1\r\n");
     }
     return GW_GUARD_GO;
 }
 
-static int rate_limit(gw_guard *g, bss_request *req, const gw_guard_pass *pass)
+static int rate_limit(gw_guard *g, bss_request *req, gw_guard_pass *pass)
 {
     int retry = 1;
     if (gw_ratelimit_take(g->limits, pass->who.token_id, bss_monotonic_ms(), &retry))
         return GW_GUARD_GO;
     char headers[64];
     snprintf(headers, sizeof headers, "Retry-After: %d\r\n", retry);
-    return refuse(g, req, 429, "TOO_MANY_REQUESTS", "Too many requests",
+    return refuse(g, req, pass, 429, "TOO_MANY_REQUESTS", "Too many requests",
                   "this token's request rate is over its limit", headers);
 }
 
-static int check_line(gw_guard *g, bss_request *req, const gw_guard_pass *pass,
+static int check_line(gw_guard *g, bss_request *req, gw_guard_pass *pass,
                       gw_guard_fetch_fn fetch, void *fetch_ctx)
 {
     char path[16 + GW_SVC_CONT_NO_MAX];
@@ -159,16 +160,17 @@ static int check_line(gw_guard *g, bss_request *req, const gw_guard_pass *pass,
     size_t len = 0;
     if (fetch == NULL || fetch(fetch_ctx, path, &status, &body, &len) != BSS_OK) {
         free(body);
-        return refuse(g, req, 502, "UPSTREAM_UNAVAILABLE", "Upstream unavailable",
+        return refuse(g, req, pass, 502, "UPSTREAM_UNAVAILABLE", "Upstream unavailable",
                       "the customer service cannot be reached", NULL);
     }
     int owned = status == 200 && gw_access_owned_by(body, len, pass->who.customer_id);
     free(body);
-    return owned ? GW_GUARD_GO : not_found(g, req);
+    return owned ? GW_GUARD_GO : not_found(g, req, pass);
 }
 
-static int replay(gw_guard *g, bss_request *req, gw_idem_response *stored)
+static int replay(gw_guard *g, bss_request *req, gw_guard_pass *pass, gw_idem_response *stored)
 {
+    pass->status = stored->status;
     char headers[700];
     int n = snprintf(headers, sizeof headers, "Idempotent-Replayed: true\r\n");
     if (stored->location[0] != '\0')
@@ -181,12 +183,12 @@ static int replay(gw_guard *g, bss_request *req, gw_idem_response *stored)
     return GW_GUARD_REPLIED;
 }
 
-static int idem_refusal(gw_guard *g, bss_request *req, gw_idem_state state)
+static int idem_refusal(gw_guard *g, bss_request *req, gw_guard_pass *pass, gw_idem_state state)
 {
     if (state == GW_IDEM_MISMATCH)
-        return refuse(g, req, 422, "IDEMPOTENCY_KEY_REUSED", "Idempotency-Key reused",
+        return refuse(g, req, pass, 422, "IDEMPOTENCY_KEY_REUSED", "Idempotency-Key reused",
                       "this Idempotency-Key was used for a different request", NULL);
-    return refuse(g, req, 409, "IDEMPOTENCY_KEY_IN_PROGRESS", "Request in progress",
+    return refuse(g, req, pass, 409, "IDEMPOTENCY_KEY_IN_PROGRESS", "Request in progress",
                   "a request with this Idempotency-Key is still running", "Retry-After: 1\r\n");
 }
 
@@ -198,7 +200,7 @@ static int streamed_known_key(gw_guard *g, bss_request *req, gw_guard_pass *pass
     static const size_t chunk = 64 * 1024;
     char *buf = malloc(chunk);
     if (buf == NULL)
-        return refuse(g, req, 503, "OUT_OF_MEMORY", "Try again", NULL, "Retry-After: 1\r\n");
+        return refuse(g, req, pass, 503, "OUT_OF_MEMORY", "Try again", NULL, "Retry-After: 1\r\n");
     long long n;
     while ((n = bss_req_read(req, buf, chunk)) > 0)
         gw_idem_hasher_update(pass->hasher, buf, (size_t)n);
@@ -206,40 +208,40 @@ static int streamed_known_key(gw_guard *g, bss_request *req, gw_guard_pass *pass
     gw_idem_hasher_finish(pass->hasher, pass->fingerprint);
     pass->hasher = NULL;
     if (n < 0)
-        return refuse(g, req, 400, "BODY_READ_FAILED", "Body read failed",
+        return refuse(g, req, pass, 400, "BODY_READ_FAILED", "Body read failed",
                       "the client sent less than announced", NULL);
     if (memcmp(pass->fingerprint, stored_fp, GW_IDEM_FINGERPRINT_LEN) != 0)
-        return idem_refusal(g, req, GW_IDEM_MISMATCH);
+        return idem_refusal(g, req, pass, GW_IDEM_MISMATCH);
     gw_idem_state state;
     gw_idem_response stored;
     char err[BSS_ERRLEN] = "";
     if (gw_idem_begin(g->idem, pass->who.token_id, pass->idem_key, pass->fingerprint,
                       bss_now_ms(), &state, &stored, err) != BSS_OK)
-        return refuse(g, req, 503, "STORE_BUSY", "Try again", err, "Retry-After: 1\r\n");
+        return refuse(g, req, pass, 503, "STORE_BUSY", "Try again", err, "Retry-After: 1\r\n");
     if (state == GW_IDEM_REPLAY)
-        return replay(g, req, &stored);
+        return replay(g, req, pass, &stored);
     if (state == GW_IDEM_NEW) { /* expired meanwhile: cannot forward a consumed body */
         gw_idem_release(g->idem, pass->who.token_id, pass->idem_key, err);
-        return refuse(g, req, 409, "IDEMPOTENCY_KEY_IN_PROGRESS", "Send again",
+        return refuse(g, req, pass, 409, "IDEMPOTENCY_KEY_IN_PROGRESS", "Send again",
                       "the stored answer expired while the body was read", "Retry-After: 1\r\n");
     }
-    return idem_refusal(g, req, state);
+    return idem_refusal(g, req, pass, state);
 }
 
-static int idempotency(gw_guard *g, bss_request *req, const char *body, size_t len,
-                       int streamed, gw_guard_pass *pass)
+int gw_guard_idempotency(gw_guard *g, bss_request *req, const char *body, size_t len,
+                         int streamed, gw_guard_pass *pass)
 {
     const char *key = bss_req_header(req, "Idempotency-Key");
     if (key == NULL || strcmp(bss_req_method(req), "POST") != 0)
         return GW_GUARD_GO;
     if (!gw_idem_key_valid(key))
-        return refuse(g, req, 400, "INVALID_IDEMPOTENCY_KEY", "Invalid Idempotency-Key",
+        return refuse(g, req, pass, 400, "INVALID_IDEMPOTENCY_KEY", "Invalid Idempotency-Key",
                       "an Idempotency-Key is 1 to 255 printable ASCII characters", NULL);
     snprintf(pass->idem_key, sizeof pass->idem_key, "%s", key);
     pass->hasher = gw_idem_hasher_start(bss_req_method(req), bss_req_path(req),
                                         bss_req_query(req));
     if (pass->hasher == NULL)
-        return refuse(g, req, 503, "OUT_OF_MEMORY", "Try again", NULL, "Retry-After: 1\r\n");
+        return refuse(g, req, pass, 503, "OUT_OF_MEMORY", "Try again", NULL, "Retry-After: 1\r\n");
     char err[BSS_ERRLEN] = "";
     int64_t now = bss_now_ms();
     if (streamed) {
@@ -247,7 +249,7 @@ static int idempotency(gw_guard *g, bss_request *req, const char *body, size_t l
         unsigned char stored_fp[GW_IDEM_FINGERPRINT_LEN];
         int done = gw_idem_peek_done(g->idem, pass->who.token_id, key, now, stored_fp, err);
         if (done < 0)
-            return refuse(g, req, 503, "STORE_BUSY", "Try again", err, "Retry-After: 1\r\n");
+            return refuse(g, req, pass, 503, "STORE_BUSY", "Try again", err, "Retry-After: 1\r\n");
         if (done == 1)
             return streamed_known_key(g, req, pass, stored_fp);
         /* Claimed with a placeholder; the real fingerprint is stored with
@@ -262,20 +264,20 @@ static int idempotency(gw_guard *g, bss_request *req, const char *body, size_t l
     gw_idem_response stored;
     if (gw_idem_begin(g->idem, pass->who.token_id, key, pass->fingerprint, now, &state, &stored,
                       err) != BSS_OK)
-        return refuse(g, req, 503, "STORE_BUSY", "Try again", err, "Retry-After: 1\r\n");
+        return refuse(g, req, pass, 503, "STORE_BUSY", "Try again", err, "Retry-After: 1\r\n");
     if (state == GW_IDEM_NEW) {
         pass->idem_claimed = 1;
         return GW_GUARD_GO;
     }
     if (state == GW_IDEM_REPLAY)
-        return replay(g, req, &stored);
+        return replay(g, req, pass, &stored);
     /* A streamed body's placeholder never matches: a key in flight says so */
-    return idem_refusal(g, req, streamed && state == GW_IDEM_MISMATCH ? GW_IDEM_IN_PROGRESS
+    return idem_refusal(g, req, pass, streamed && state == GW_IDEM_MISMATCH ? GW_IDEM_IN_PROGRESS
                                                                       : state);
 }
 
-int gw_guard_admit(gw_guard *g, bss_request *req, const char *body, size_t len, int streamed,
-                   gw_guard_fetch_fn fetch, void *fetch_ctx, gw_guard_pass *pass)
+int gw_guard_admit(gw_guard *g, bss_request *req, gw_guard_fetch_fn fetch, void *fetch_ctx,
+                   gw_guard_pass *pass)
 {
     memset(pass, 0, sizeof *pass);
     if (authenticate(g, req, pass) != GW_GUARD_GO || rate_limit(g, req, pass) != GW_GUARD_GO)
@@ -284,10 +286,10 @@ int gw_guard_admit(gw_guard *g, bss_request *req, const char *body, size_t len, 
                                       bss_req_query(req));
     switch (pass->decision.access) {
     case GW_ACCESS_FORBID:
-        return refuse(g, req, 403, "FORBIDDEN", "Forbidden",
+        return refuse(g, req, pass, 403, "FORBIDDEN", "Forbidden",
                       "this token's role may not use this route", NULL);
     case GW_ACCESS_HIDE:
-        return not_found(g, req);
+        return not_found(g, req, pass);
     case GW_ACCESS_CHECK_LINE:
         if (check_line(g, req, pass, fetch, fetch_ctx) != GW_GUARD_GO)
             return GW_GUARD_REPLIED;
@@ -295,7 +297,7 @@ int gw_guard_admit(gw_guard *g, bss_request *req, const char *body, size_t len, 
     default:
         break;
     }
-    return idempotency(g, req, body, len, streamed, pass);
+    return GW_GUARD_GO;
 }
 
 void gw_guard_body(gw_guard_pass *pass, const void *data, size_t len)
@@ -332,7 +334,7 @@ int gw_guard_answer(gw_guard *g, bss_request *req, gw_guard_pass *pass, int stat
             bss_log_error(g->log, "idempotency key %s not stored: %s", pass->idem_key, err);
     }
     if (hide)
-        return not_found(g, req);
+        return not_found(g, req, pass);
     return GW_GUARD_GO;
 }
 

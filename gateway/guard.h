@@ -14,11 +14,12 @@
  *   4. idempotency      for a POST with Idempotency-Key (idempotency.h):
  *                       replay, 409, 422, or claim the key and forward
  *
- * The proxy calls gw_guard_admit before it forwards, gw_guard_body for
- * each piece of a streamed body, gw_guard_answer with the service's answer
- * before it relays it, and gw_guard_end always. Each of admit/answer
- * returns GW_GUARD_GO (go on) or GW_GUARD_REPLIED (the guard answered the
- * client itself; the proxy stops).
+ * The proxy calls gw_guard_admit first, gw_guard_idempotency once the body
+ * is read (or about to stream), gw_guard_body for each piece of a streamed
+ * body, gw_guard_answer with the service's answer before it relays it, and
+ * gw_guard_end always. Each of admit/idempotency/answer returns
+ * GW_GUARD_GO (go on) or GW_GUARD_REPLIED (the guard answered the client
+ * itself; the proxy stops).
  *
  * Configuration:
  *   BSS_GATEWAY_DB                  tokens and idempotency keys
@@ -56,6 +57,7 @@ typedef int (*gw_guard_fetch_fn)(void *ctx, const char *path, int *status, char 
 typedef struct gw_guard_pass {
     gw_principal who;
     gw_access_decision decision;
+    int status;       /* what the guard answered, when it replied itself */
     int idem_claimed; /* the key is ours: complete or release at the end */
     int idem_done;
     int streamed;
@@ -68,14 +70,19 @@ int gw_guard_open(const bss_config *cfg, const char *data_dir, bss_log *log,
                   bss_metrics *metrics, gw_guard **out, char *err);
 void gw_guard_free(gw_guard *g);
 
-/* Steps 1-4 for a request about to be forwarded. body/len is the whole
- * body when the proxy read it first (small bodies), or NULL with
- * streamed = 1 when it will stream it (then a replay needs the body: the
- * guard reads it from the client itself, and otherwise fingerprints it as
- * the proxy passes it through gw_guard_body). fetch answers ownership
- * checks. */
-int gw_guard_admit(gw_guard *g, bss_request *req, const char *body, size_t len, int streamed,
-                   gw_guard_fetch_fn fetch, void *fetch_ctx, gw_guard_pass *pass);
+/* Steps 1-3 (authentication, rate limit, access) for a request, before
+ * its route is looked up (so an unknown route needs a token too). fetch
+ * answers a line-ownership check (GW_ACCESS_CHECK_LINE). */
+int gw_guard_admit(gw_guard *g, bss_request *req, gw_guard_fetch_fn fetch, void *fetch_ctx,
+                   gw_guard_pass *pass);
+
+/* Step 4 for a POST with Idempotency-Key, once the proxy knows how the body
+ * goes: body/len is the whole body when it was read first (small bodies),
+ * or NULL with streamed = 1 when it will be streamed (then a replay needs
+ * the body: the guard reads it from the client itself; otherwise it
+ * fingerprints it as the proxy passes it through gw_guard_body). */
+int gw_guard_idempotency(gw_guard *g, bss_request *req, const char *body, size_t len,
+                         int streamed, gw_guard_pass *pass);
 
 /* A piece of a streamed body on its way upstream. */
 void gw_guard_body(gw_guard_pass *pass, const void *data, size_t len);

@@ -22,12 +22,14 @@
  * invalid or the port cannot be bound.
  */
 #include "bss_error.h"
+#include "guard.h"
 #include "proxy.h"
 #include "routes.h"
 #include "service.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
+#include <string.h>
 
 static void free_proxy(void *ctx) { gw_proxy_free(ctx); }
 
@@ -59,7 +61,22 @@ static int default_listen(int argc, char **argv, char *out, size_t outlen, char 
     return rc;
 }
 
-static int setup(bss_service *svc, gw_routes *routes, gw_proxy **proxy, char *err)
+static void free_guard(void *ctx) { gw_guard_free(ctx); }
+
+/* The gateway's own /metrics is a route like any other: operators only. */
+static int guard_metrics(bss_request *req, void *ctx)
+{
+    if (strcmp(bss_req_path(req), "/metrics") != 0)
+        return 0;
+    gw_guard_pass pass;
+    if (gw_guard_admit(ctx, req, NULL, NULL, &pass) == GW_GUARD_REPLIED)
+        return pass.status;
+    gw_guard_end(ctx, &pass);
+    return 0;
+}
+
+static int setup(bss_service *svc, gw_routes *routes, gw_guard **guard, gw_proxy **proxy,
+                 char *err)
 {
     const bss_config *cfg = svc->config;
     long long max_body, max_resp, timeout, threads;
@@ -74,6 +91,13 @@ static int setup(bss_service *svc, gw_routes *routes, gw_proxy **proxy, char *er
         (rc = positive(cfg, "BSS_HTTP_THREADS", BSS_HTTP_DEFAULT_THREADS, 10000, &threads,
                        err)) != BSS_OK)
         return rc;
+    if ((rc = gw_guard_open(cfg, svc->data_dir, svc->log, svc->metrics, guard, err)) != BSS_OK)
+        return rc;
+    if ((rc = bss_service_add_shutdown(svc, free_guard, *guard)) != BSS_OK) {
+        bss_seterr(err, "cannot register the shutdown hook");
+        return rc;
+    }
+    bss_http_set_gate(svc->http, guard_metrics, *guard);
 
     gw_proxy_options opts = {0};
     opts.routes = routes;
@@ -83,6 +107,8 @@ static int setup(bss_service *svc, gw_routes *routes, gw_proxy **proxy, char *er
     opts.max_idle_handles = (int)threads; /* one per worker thread at most */
     opts.log = svc->log;
     opts.metrics = svc->metrics;
+    opts.guard = *guard;
+    opts.internal_token = bss_config_get(cfg, "BSS_INTERNAL_TOKEN", NULL);
     *proxy = gw_proxy_new(&opts, err);
     if (*proxy == NULL)
         return BSS_ERR_NOMEM;
@@ -120,7 +146,8 @@ int main(int argc, char **argv)
     }
     gw_routes routes;
     gw_proxy *proxy = NULL;
-    int rc = setup(&svc, &routes, &proxy, err);
+    gw_guard *guard = NULL;
+    int rc = setup(&svc, &routes, &guard, &proxy, err);
     if (rc == BSS_OK) {
         rc = bss_service_run(&svc, err); /* the shutdown hook frees the proxy */
     } else {
@@ -128,6 +155,7 @@ int main(int argc, char **argv)
         /* The hook, if registered, has not run: the server never started. */
         if (proxy != NULL)
             gw_proxy_free(proxy);
+        gw_guard_free(guard);
     }
     if (rc != BSS_OK)
         fprintf(stderr, "gateway: %s\n", err);

@@ -11,6 +11,7 @@
 #include "proxy.h"
 
 #include "bss_error.h"
+#include "internal_auth.h"
 #include "isotime.h"
 #include "upstream.h"
 
@@ -45,6 +46,8 @@ struct gw_proxy {
     struct gw_slot *idle; /* max_idle entries */
     int nidle;
     gw_upstream_pool *direct; /* connections of the direct client */
+    gw_guard *guard;          /* NULL: no checks */
+    char internal_token[BSS_INTERNAL_TOKEN_MAX + 1];
 };
 
 /* Response headers passed back to the client (Content-Type is handled on
@@ -60,6 +63,7 @@ static const char *const REQUEST_HEADERS[] = {"Content-Type", "Accept", "Authori
 struct xfer {
     gw_proxy *p;
     bss_request *req;
+    gw_guard_pass *pass; /* NULL without a guard */
     /* request body (streamed) */
     long long content_length; /* -1 when chunked */
     long long body_read;
@@ -103,6 +107,16 @@ gw_proxy *gw_proxy_new(const gw_proxy_options *opts, char *err)
     p->max_idle = opts->max_idle_handles ? opts->max_idle_handles : GW_PROXY_DEFAULT_IDLE_HANDLES;
     p->log = opts->log;
     p->metrics = opts->metrics;
+    p->guard = opts->guard;
+    if (opts->internal_token != NULL && opts->internal_token[0] != '\0') {
+        if (!bss_internal_token_valid(opts->internal_token)) {
+            free(p);
+            bss_seterr(err, "proxy: BSS_INTERNAL_TOKEN must be 1-%d visible ASCII characters",
+                       BSS_INTERNAL_TOKEN_MAX);
+            return NULL;
+        }
+        snprintf(p->internal_token, sizeof p->internal_token, "%s", opts->internal_token);
+    }
     p->idle = calloc((size_t)p->max_idle, sizeof *p->idle);
     p->direct = gw_upstream_pool_new(p->max_idle);
     if (p->idle == NULL || p->direct == NULL || pthread_mutex_init(&p->mu, NULL) != 0) {
@@ -334,6 +348,8 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *userdata)
         x->client_error = 1;
         return CURL_READFUNC_ABORT;
     }
+    if (n > 0 && x->pass != NULL)
+        gw_guard_body(x->pass, buf, (size_t)n);
     x->body_read += n;
     if (x->body_read > x->p->max_body) {
         x->too_large = 1;
@@ -516,10 +532,12 @@ static char *read_small_body(bss_request *req, long long content_length, int *cl
 }
 
 /* Builds the upstream request headers. Returns BSS_OK or BSS_ERR_NOMEM. */
-static int build_headers(bss_request *req, int has_body, int chunked,
+static int build_headers(const gw_proxy *p, bss_request *req, int has_body, int chunked,
                          struct header_sink *list)
 {
     int rc = BSS_OK;
+    if (p->internal_token[0] != '\0')
+        rc = add_header(list, BSS_INTERNAL_TOKEN_HEADER, p->internal_token);
     for (int i = 0; REQUEST_HEADERS[i] != NULL && rc == BSS_OK; i++) {
         const char *v = bss_req_header(req, REQUEST_HEADERS[i]);
         if (v != NULL && value_ok(v, strlen(v)))
@@ -692,11 +710,47 @@ static void setup_easy(CURL *e, const gw_proxy *p, const struct body_plan *b, co
     }
 }
 
-/* The upstream's answer, as received, to the client. */
+/* The value of header `name` in a kept header block ("Name: value\r\n"...)
+ * into out, or "" when absent. */
+static void kept_header(const struct xfer *x, const char *name, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    size_t name_len = strlen(name);
+    const char *line = x->headers;
+    while (line < x->headers + x->headers_len) {
+        const char *eol = strstr(line, "\r\n");
+        if (eol == NULL)
+            return;
+        if ((size_t)(eol - line) > name_len + 2 && strncasecmp(line, name, name_len) == 0 &&
+            line[name_len] == ':') {
+            size_t vlen = (size_t)(eol - line) - name_len - 2;
+            if (vlen < outlen) {
+                memcpy(out, line + name_len + 2, vlen);
+                out[vlen] = '\0';
+            }
+            return;
+        }
+        line = eol + 2;
+    }
+}
+
+/* The upstream's answer, as received, to the client: after the guard has
+ * seen it (it may hide a foreign resource, and keeps it for an
+ * Idempotency-Key). */
 static int reply_answer(bss_request *req, struct outcome *o, const struct xfer *x, int status)
 {
     o->status = status;
     o->detail[0] = '\0';
+    if (x->pass != NULL) {
+        char location[512];
+        kept_header(x, "Location", location, sizeof location);
+        if (gw_guard_answer(x->p->guard, req, x->pass, status, x->content_type, location,
+                            x->resp, x->resp_len) == GW_GUARD_REPLIED) {
+            o->status = x->pass->status;
+            o->error = "HIDDEN";
+            return o->status;
+        }
+    }
     return bss_reply_raw(req, status, x->content_type[0] ? x->content_type : NULL, x->resp,
                          x->resp_len, x->headers_len ? x->headers : NULL);
 }
@@ -721,7 +775,7 @@ static int exchange_direct(gw_proxy *p, bss_request *req, const gw_route *route,
     hs.list = NULL;
     hs.len = 0;
     char *target = build_target(req, "");
-    if (target == NULL || build_headers(req, b->send_body, 0, &hs) != BSS_OK) {
+    if (target == NULL || build_headers(p, req, b->send_body, 0, &hs) != BSS_OK) {
         free(target);
         return reply_problem(req, o, 500, "INTERNAL", "Internal error", "out of memory");
     }
@@ -770,7 +824,7 @@ static int exchange_curl(gw_proxy *p, bss_request *req, const gw_route *route,
     hs.list = NULL;
     hs.len = 0;
     char *url = build_target(req, route->base);
-    if (url == NULL || build_headers(req, b->send_body, b->chunked, &hs) != BSS_OK ||
+    if (url == NULL || build_headers(p, req, b->send_body, b->chunked, &hs) != BSS_OK ||
         slot_acquire(p, &slot) != BSS_OK) {
         curl_slist_free_all(hs.list);
         free(url);
@@ -826,7 +880,7 @@ static int exchange(gw_proxy *p, bss_request *req, const gw_route *route,
     return exchange_curl(p, req, route, b, x, o);
 }
 
-int gw_proxy_forward(gw_proxy *p, bss_request *req, const gw_route *route)
+static int forward(gw_proxy *p, bss_request *req, const gw_route *route, gw_guard_pass *pass)
 {
     int64_t start = bss_monotonic_ns();
     struct outcome o;
@@ -835,6 +889,7 @@ int gw_proxy_forward(gw_proxy *p, bss_request *req, const gw_route *route)
     memset(&x, 0, sizeof x);
     x.p = p;
     x.req = req;
+    x.pass = pass;
     x.last_activity_ns = start;
 
     struct body_plan b;
@@ -871,6 +926,13 @@ int gw_proxy_forward(gw_proxy *p, bss_request *req, const gw_route *route)
     } else {
         refused = 0;
     }
+    if (!refused && pass != NULL &&
+        gw_guard_idempotency(p->guard, req, small, small != NULL ? (size_t)b.clen : 0,
+                             has_body && small == NULL, pass) == GW_GUARD_REPLIED) {
+        refused = 1;
+        rc = o.status = pass->status;
+        o.error = "GUARD";
+    }
     if (!refused) {
         b.buf = small;
         if (small != NULL || !has_body) {
@@ -885,15 +947,70 @@ int gw_proxy_forward(gw_proxy *p, bss_request *req, const gw_route *route)
     return rc;
 }
 
+int gw_proxy_forward(gw_proxy *p, bss_request *req, const gw_route *route)
+{
+    return forward(p, req, route, NULL);
+}
+
+/* A line-ownership check for the guard: GET path from the service that
+ * serves it, through the direct client. */
+struct fetch_ctx {
+    gw_proxy *p;
+    bss_request *req;
+};
+
+static int fetch_for_guard(void *ctx, const char *path, int *status, char **body, size_t *len)
+{
+    const struct fetch_ctx *f = ctx;
+    const gw_route *route = gw_routes_match(f->p->routes, path);
+    if (route == NULL || !gw_upstream_supports(route->base))
+        return BSS_ERR_INVALID;
+    char target[512], headers[BSS_INTERNAL_TOKEN_MAX + 256];
+    if (gw_path_encode(path, target, sizeof target) < 0)
+        return BSS_ERR_INVALID;
+    int n = snprintf(headers, sizeof headers, "Accept: application/json\r\nX-Request-Id: %s\r\n",
+                     bss_req_id(f->req));
+    if (f->p->internal_token[0] != '\0' && n > 0 && (size_t)n < sizeof headers)
+        n += snprintf(headers + n, sizeof headers - (size_t)n, "%s: %s\r\n",
+                      BSS_INTERNAL_TOKEN_HEADER, f->p->internal_token);
+    if (n < 0 || (size_t)n >= sizeof headers)
+        return BSS_ERR_INVALID;
+    struct xfer x;
+    memset(&x, 0, sizeof x);
+    x.p = f->p;
+    x.req = f->req;
+    gw_upstream_request rq = {route->base, "GET", target, headers, (size_t)n, 0, NULL, 0,
+                              f->p->timeout_ms};
+    gw_upstream_answer answer = {NULL, direct_body, &x};
+    gw_upstream_result res = gw_upstream_exchange(f->p->direct, &rq, &answer, status, NULL, 0);
+    if (res != GW_UPSTREAM_OK) {
+        free(x.resp);
+        return BSS_ERR_IO;
+    }
+    *body = x.resp;
+    *len = x.resp_len;
+    return BSS_OK;
+}
+
 int gw_proxy_handle(bss_request *req, void *ctx)
 {
     gw_proxy *p = ctx;
     if (!gw_routes_method_allowed(bss_req_method(req)))
         return bss_reply_problem_h(req, 405, "METHOD_NOT_ALLOWED", "Method not allowed", NULL,
                                    "Allow: GET, POST, PUT, PATCH, DELETE, OPTIONS, HEAD\r\n");
+    gw_guard_pass pass;
+    struct fetch_ctx fetch = {p, req};
+    if (p->guard != NULL &&
+        gw_guard_admit(p->guard, req, fetch_for_guard, &fetch, &pass) == GW_GUARD_REPLIED)
+        return pass.status;
     const gw_route *route = gw_routes_match(p->routes, bss_req_path(req));
+    int rc;
     if (route == NULL)
-        return bss_reply_problemf(req, 404, "ROUTE_NOT_FOUND", "No route",
-                                  "no upstream serves %s", bss_req_path(req));
-    return gw_proxy_forward(p, req, route);
+        rc = bss_reply_problemf(req, 404, "ROUTE_NOT_FOUND", "No route", "no upstream serves %s",
+                                bss_req_path(req));
+    else
+        rc = forward(p, req, route, p->guard != NULL ? &pass : NULL);
+    if (p->guard != NULL)
+        gw_guard_end(p->guard, &pass);
+    return rc;
 }

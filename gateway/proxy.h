@@ -80,6 +80,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "guard.h"
 #include "routes.h"
 
 #define GW_PROXY_DEFAULT_MAX_BODY (1024LL * 1024 * 1024)        /* 1 GiB */
@@ -101,6 +102,11 @@ typedef struct gw_proxy_options {
     int max_idle_handles;         /* pooled curl handle pairs; 0 -> 32 */
     bss_log *log;                 /* may be NULL; not owned */
     bss_metrics *metrics;         /* may be NULL; not owned */
+    gw_guard *guard;              /* who may call what (guard.h); NULL lets
+                                     everything through (tests of the
+                                     forwarding alone); not owned */
+    const char *internal_token;   /* sent upstream as X-Bss-Internal-Token
+                                     (internal_auth.h); NULL or "" for none */
 } gw_proxy_options;
 
 /* Creates a proxy (no connection is opened yet). Options are copied.

@@ -77,6 +77,8 @@ int main(int argc, char **argv)
     }
     if (rc == BSS_OK)
         rc = settlement_routes_register(svc.http, &rctx, err);
+    if (rc == BSS_OK)
+        rc = bss_eventcore_serve_dead_letters(core, svc.http, "/settlements", err);
     /* Hooks run in reverse: the notifier stops before the store closes. */
     if (rc == BSS_OK && (bss_service_add_shutdown(&svc, bss_eventcore_close, core) != BSS_OK ||
                          bss_service_add_shutdown(&svc, stop_notifier, notifier) != BSS_OK)) {

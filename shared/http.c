@@ -66,6 +66,8 @@ struct bss_http {
     void *ready_ctx;
     bss_http_handler fallback;
     void *fallback_ctx;
+    bss_http_handler gate;
+    void *gate_ctx;
     /* graceful stop: requests inside on_request, and the drain */
     int drain_ms;
     atomic_int stopping;
@@ -327,6 +329,22 @@ void bss_http_set_readiness(bss_http *h, int (*ready)(void *ctx, char *why, size
         return;
     h->ready = ready;
     h->ready_ctx = ctx;
+}
+
+void bss_http_set_gate(bss_http *h, bss_http_handler fn, void *ctx)
+{
+    if (h == NULL || h->started)
+        return;
+    h->gate = fn;
+    h->gate_ctx = ctx;
+}
+
+/* The probes a gate never sees: an orchestrator must reach them without
+ * credentials. */
+static int is_probe(const bss_request *req)
+{
+    return (strcmp(req->method, "GET") == 0 || req->is_head) &&
+           (strcmp(req->path, "/healthz") == 0 || strcmp(req->path, "/readyz") == 0);
 }
 
 void bss_http_set_fallback(bss_http *h, bss_http_handler fn, void *ctx)
@@ -1150,6 +1168,11 @@ static void run_handler(bss_request *req, bss_http_handler fn, void *ctx, const 
 static void dispatch(bss_request *req)
 {
     bss_http *h = req->http;
+    if (h->gate != NULL && !is_probe(req)) {
+        h->gate(req, h->gate_ctx);
+        if (req->replied)
+            return;
+    }
     char *segs[MAX_SEGMENTS];
     int nseg = split_path(req->pathbuf, segs);
     const struct route *best = NULL;     /* matches path and method */

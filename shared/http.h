@@ -132,6 +132,13 @@ int bss_http_route(bss_http *h, const char *method, const char *pattern,
  * before start (ignored after). */
 void bss_http_set_fallback(bss_http *h, bss_http_handler fn, void *ctx);
 
+/* Sets a gate in front of every route: fn(req, ctx) runs before routing
+ * for every request except GET/HEAD /healthz and /readyz (probes stay
+ * open). When it replies (e.g. 401), the request ends there; when it
+ * returns without replying, routing goes on as usual. NULL fn removes it.
+ * Only before start (ignored after). */
+void bss_http_set_gate(bss_http *h, bss_http_handler fn, void *ctx);
+
 /* Sets the readiness check behind GET /readyz. ready() returns BSS_OK when
  * the service can take traffic, anything else when not, and then may write
  * a reason into why (whylen bytes). GET /readyz answers 200

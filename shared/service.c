@@ -1,6 +1,8 @@
 /* service.c - see service.h. */
 #include "service.h"
 
+#include "internal_auth.h"
+
 #include "bss_error.h"
 #include "isotime.h"
 
@@ -167,6 +169,9 @@ static int init_inner(bss_service *svc, const char *default_listen, int argc, ch
     svc->http = bss_http_new(&opts, err);
     if (svc->http == NULL)
         return BSS_ERR_INVALID;
+    /* Every service but the gateway itself answers only the gateway. */
+    if (strcmp(svc->name, "gateway") != 0)
+        return bss_internal_auth_install(svc->http, cfg, &svc->internal_auth_, err);
     return BSS_OK;
 }
 
@@ -270,6 +275,8 @@ void bss_service_free(bss_service *svc)
     if (svc == NULL)
         return;
     bss_http_free(svc->http);
+    bss_internal_auth_free(svc->internal_auth_);
+    svc->internal_auth_ = NULL;
     bss_metrics_free(svc->metrics);
     bss_log_close(svc->log);
     bss_config_free(svc->config);

@@ -65,6 +65,7 @@ typedef struct bss_service {
     bss_http *http;       /* the server: add routes before bss_service_run */
     char data_dir[PATH_MAX];
     /* private */
+    struct bss_internal_auth *internal_auth_; /* the gateway-only gate, or NULL */
     char name_buf_[64];
     sigset_t signals_;
     struct bss_service_hook hooks_[BSS_SERVICE_MAX_HOOKS];

@@ -5,6 +5,7 @@ import http.client
 import http.server
 import json
 import os
+import secrets
 import socket
 import subprocess
 import threading
@@ -72,6 +73,22 @@ def http_request(port, method, path, body=None, headers=None, timeout=30):
         return Response(resp.status, resp.getheaders(), resp.read())
     finally:
         conn.close()
+
+
+def issue_token(bin_dir, data_dir, role, customer=None, gateway_db=None):
+    """A new API token from bssiot-admin, in the gateway store of data_dir
+    (or gateway_db): the way an operator gets one."""
+    argv = [os.path.join(bin_dir, "bssiot-admin"), "token", "create", "--role", role,
+            "--label", "test"]
+    if customer is not None:
+        argv += ["--customer", customer]
+    env = dict(os.environ, BSS_DATA_DIR=data_dir)
+    if gateway_db is not None:
+        env["BSS_GATEWAY_DB"] = gateway_db
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
+    if done.returncode != 0:
+        raise RuntimeError(f"bssiot-admin: {done.stderr.strip()}")
+    return done.stdout.strip()
 
 
 class SmsSink:
@@ -178,6 +195,9 @@ class System:
         self.procs = procs
         self.port = free_port_block()
         self.extra_env = dict(extra_env or {})
+        # Services answer only the gateway, which proves itself with this.
+        self.internal_token = secrets.token_hex(16)
+        self._operator = None
         self.bus = bus or test_bus()
         self.kafka = None
         if self.bus == "kafka":
@@ -194,7 +214,10 @@ class System:
     def env(self):
         env = {"BSS_DATA_DIR": self.data_dir, "BSS_PORT": str(self.port),
                "BSS_CATALOG": os.path.join(REPO, "config", "products.json"),
-               "BSS_GATEWAY_LISTEN": f"127.0.0.1:{self.port}"}
+               "BSS_GATEWAY_LISTEN": f"127.0.0.1:{self.port}",
+               "BSS_INTERNAL_TOKEN": self.internal_token,
+               # Tests drive one operator token hard; test_security sets its own.
+               "BSS_GATEWAY_RATE_PER_S": "1000000"}
         for name, offset in PORT_OFFSETS.items():
             if offset:
                 upper = name.upper()
@@ -230,9 +253,31 @@ class System:
     def stop(self, name):
         return self.procs.stop(name)
 
+    def admin(self, *args):
+        """Runs bssiot-admin on this system's data dir; returns its stdout."""
+        done = subprocess.run([os.path.join(self.bin_dir, "bssiot-admin"), *args],
+                              env=dict(os.environ, BSS_DATA_DIR=self.data_dir),
+                              capture_output=True, text=True, timeout=30)
+        if done.returncode != 0:
+            raise RuntimeError(f"bssiot-admin {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def token(self, role, customer=None):
+        """A new API token of this system (see bssiot-admin)."""
+        return issue_token(self.bin_dir, self.data_dir, role, customer)
+
+    def auth(self):
+        """The Authorization header of the system's operator token."""
+        if self._operator is None:
+            self._operator = self.token("operator")
+        return {"Authorization": f"Bearer {self._operator}"}
+
     def call(self, method, path, body=None, headers=None):
-        """A request through the gateway."""
-        return http_request(self.port, method, path, body, headers)
+        """A request through the gateway, as the operator unless headers
+        carry an Authorization of their own."""
+        h = dict(self.auth())
+        h.update(headers or {})
+        return http_request(self.port, method, path, body, h)
 
     def db(self, name):
         return os.path.join(self.data_dir, f"{name}.db")

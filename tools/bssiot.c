@@ -10,6 +10,8 @@
  *   BSS_DATA_DIR  every store, socket, pid file and log under it (./data)
  *   BSS_PORT      the gateway's port (8088); service k listens on
  *                 127.0.0.1:BSS_PORT+k and the gateway is pointed at them.
+ * A random BSS_INTERNAL_TOKEN is generated for each run unless one is set:
+ * the services then answer only the gateway (shared/internal_auth.h).
  * Anything already set in the environment (BSS_CUSTOMER_LISTEN,
  * BSS_UPSTREAM_RATER, BSS_CATALOG, ...) is left alone. Service binaries are
  * looked up next to this one (BSS_BIN_DIR overrides); a service whose binary
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -118,6 +121,19 @@ static int configure(supervisor *s)
 
     char value[PATH_MAX + 32];
     setenv("BSS_DATA_DIR", s->data_dir, 1);
+    /* Services answer only the gateway: a fresh secret for every run,
+     * shared through the environment of the processes started here. */
+    if (getenv("BSS_INTERNAL_TOKEN") == NULL) {
+        unsigned char secret[16];
+        if (getrandom(secret, sizeof secret, 0) != (ssize_t)sizeof secret) {
+            fprintf(stderr, "bssiot: getrandom failed\n");
+            return -1;
+        }
+        char hex[2 * sizeof secret + 1];
+        for (size_t i = 0; i < sizeof secret; i++)
+            snprintf(hex + 2 * i, 3, "%02x", secret[i]);
+        setenv("BSS_INTERNAL_TOKEN", hex, 1);
+    }
     snprintf(value, sizeof value, "%d", s->port);
     set_default("BSS_GATEWAY_LISTEN", value);
     set_default("BSS_CATALOG", BSS_DEFAULT_CATALOG);

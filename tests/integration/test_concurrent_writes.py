@@ -28,9 +28,10 @@ class Writer(threading.Thread):
     """POSTs lines over one kept-alive connection until told to stop, and
     remembers what each request was answered."""
 
-    def __init__(self, port, tag, stop, number_of=None, limit=None):
+    def __init__(self, port, tag, stop, number_of=None, limit=None, auth=None):
         super().__init__(daemon=True)
         self.port = port
+        self.auth = dict(auth or {})
         self.tag = tag
         self.stop = stop
         self.number_of = number_of  # i -> client-chosen svcContNo, or None
@@ -45,7 +46,7 @@ class Writer(threading.Thread):
                 if self.conn is None:
                     self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
                 self.conn.request("POST", "/customers", body=body,
-                                  headers={"Content-Type": "application/json"})
+                                  headers={"Content-Type": "application/json", **self.auth})
                 resp = self.conn.getresponse()
                 return resp.status, resp.read()
             except (OSError, http.client.HTTPException):
@@ -91,7 +92,7 @@ class ConcurrentWrites(unittest.TestCase):
         """count writers; numbering(k), when given, is writer k's
         i -> svcContNo function."""
         for k in range(count):
-            w = Writer(self.system.port, k, self.stop_writers,
+            w = Writer(self.system.port, k, self.stop_writers, auth=self.system.auth(),
                        number_of=numbering(k) if numbering else None, limit=limit)
             w.start()
             self.writers.append(w)
@@ -152,7 +153,7 @@ class ConcurrentWrites(unittest.TestCase):
         good = WRITERS // 2
         self.start_writers(good, limit=60, numbering=lambda k: lambda i: f"GC-{k}-{i}")
         for k in range(WRITERS - good):
-            w = Writer(self.system.port, f"bad{k}", self.stop_writers,
+            w = Writer(self.system.port, f"bad{k}", self.stop_writers, auth=self.system.auth(),
                        number_of=lambda i: "GC-TAKEN", limit=60)
             w.start()
             self.writers.append(w)

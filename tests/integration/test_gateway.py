@@ -28,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from harness import Processes, Workdir, free_port, wait_until  # noqa: E402
+from system import issue_token  # noqa: E402
 
 BIN_DIR = None
 SERVICES = [("/customers", "customer"), ("/raters", "rater"), ("/billings", "billing"),
@@ -156,13 +157,20 @@ class EchoServer(ThreadingHTTPServer):
 
 # -- client helpers ----------------------------------------------------------------
 
+# The operator token every request of these tests carries (GatewayBase makes
+# it): the gateway refuses anything without one.
+AUTH = {}
+
+
 def call(port, method, path, body=None, headers=None, conn=None, timeout=30):
-    """One request; returns (status, headers as a case-insensitive message, body)."""
+    """One request as the operator; returns (status, headers as a
+    case-insensitive message, body)."""
+    headers = {**AUTH, **(headers or {})}
     own = conn is None
     if own:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request(method, path, body=body, headers=headers or {})
+        conn.request(method, path, body=body, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
         return resp.status, resp.headers, data
@@ -178,10 +186,21 @@ def echo(port, method, path, **kw):
     return json.loads(data), headers
 
 
+def with_auth(head):
+    """A raw request head with the operator's Authorization added after the
+    request line (unless it has one)."""
+    if b"\r\nauthorization:" in head.lower() or not AUTH:
+        return head
+    line_end = head.index(b"\r\n") + 2
+    return head[:line_end] + f"Authorization: {AUTH['Authorization']}\r\n".encode() + \
+        head[line_end:]
+
+
 def raw_exchange(port, head, body_chunks=(), timeout=15):
     """Sends raw bytes (head, then body chunks from a thread, ignoring send
     errors) and returns (status, headers dict lowercased, body) of the
     first response."""
+    head = with_auth(head)
     sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
 
     def send_body():
@@ -218,6 +237,7 @@ def expect_exchange(port, head, body=None, timeout=10):
     reads the first response head. When that is a 100 and body is given,
     sends the body and reads the final response too. Returns
     (seconds until the first response, [(status, headers, body)...])."""
+    head = with_auth(head)
     sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
         t0 = time.monotonic()
@@ -263,6 +283,9 @@ class GatewayBase(unittest.TestCase):
         cls.dir = cls.workdir_ctx.__enter__()
         cls.procs = Processes(cls.dir)
         cls.upstreams = {}
+        cls.gateway_db = os.path.join(cls.dir, "gateway.db")
+        AUTH["Authorization"] = "Bearer " + issue_token(BIN_DIR, cls.dir, "operator",
+                                                        gateway_db=cls.gateway_db)
         try:
             for _, name in SERVICES:
                 cls.upstreams[name] = EchoServer(name)
@@ -292,7 +315,8 @@ class GatewayBase(unittest.TestCase):
     def start_gateway(cls, name, env_extra=None, upstream_env=True):
         port = free_port()
         env = {"BSS_PORT": str(port), "BSS_DATA_DIR": os.path.join(cls.dir, name),
-               "BSS_LOG_LEVEL": "info"}
+               "BSS_LOG_LEVEL": "info", "BSS_GATEWAY_DB": cls.gateway_db,
+               "BSS_GATEWAY_RATE_PER_S": "1000000"}
         if upstream_env:
             for _, svc in SERVICES:
                 env[f"BSS_UPSTREAM_{svc.upper()}"] = f"http://127.0.0.1:{cls.upstreams[svc].port}"
@@ -465,13 +489,13 @@ class GatewayProxy(GatewayBase):
         info, headers = echo(self.port, "POST", "/billings/C1/charges", body=b'{"a":1}',
                              headers={"Content-Type": "application/json",
                                       "Accept": "application/problem+json",
-                                      "Authorization": "Bearer t0ken",
+                                      "Authorization": AUTH["Authorization"],
                                       "Idempotency-Key": "idem-42",
                                       "X-Request-Id": "req-abc-123",
                                       "traceparent": tp, "tracestate": "vendor=1",
                                       "Cookie": "session=nope"})
         h = info["headers"]
-        self.assertEqual(h["authorization"], "Bearer t0ken")
+        self.assertEqual(h["authorization"], AUTH["Authorization"])
         self.assertEqual(h["idempotency-key"], "idem-42")
         self.assertEqual(h["accept"], "application/problem+json")
         self.assertEqual(h["content-type"], "application/json")
@@ -745,7 +769,8 @@ class GatewayLifecycle(GatewayBase):
         else:
             self.skipTest("no free port pair")
         try:
-            env = {"BSS_PORT": str(port), "BSS_DATA_DIR": os.path.join(self.dir, "gw-derived")}
+            env = {"BSS_PORT": str(port), "BSS_DATA_DIR": os.path.join(self.dir, "gw-derived"),
+                   "BSS_GATEWAY_DB": self.gateway_db}
             self.procs.start("gw-derived", [os.path.join(BIN_DIR, "bssiot-gateway")], env)
             wait_until(lambda: call(port, "GET", "/healthz", timeout=2)[0] == 200,
                        timeout=20, what="gw-derived /healthz")

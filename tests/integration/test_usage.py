@@ -10,7 +10,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from harness import Processes, Workdir, query, wait_until  # noqa: E402
-from system import System, http_request  # noqa: E402
+from system import System  # noqa: E402
 
 BIN_DIR = None
 HEADER = "recordId,svcContNo,apnCd,usageStart,bytes"
@@ -219,9 +219,8 @@ class Usage(unittest.TestCase):
 
         def send():
             try:
-                outcome["resp"] = http_request(self.system.port, "POST",
-                                               "/raters/usage-files?name=crash.csv", body,
-                                               {"Content-Type": "text/csv"})
+                outcome["resp"] = self.system.call("POST", "/raters/usage-files?name=crash.csv",
+                                                   body, {"Content-Type": "text/csv"})
             except Exception as exc:  # the connection may die with the rater
                 outcome["error"] = exc
         thread = threading.Thread(target=send)
