@@ -27,9 +27,9 @@ from system import System, free_port_block  # noqa: E402
 SMOKE = os.path.join(REPO, "scripts", "ci", "smoke.sh")
 
 
-def smoke(url, prefixes, timeout_s, write):
+def smoke(url, prefixes, timeout_s, write, token=""):
     env = dict(os.environ)
-    env.update({"BSS_SMOKE_URL": url, "BSS_SMOKE_PREFIXES": " ".join(prefixes),
+    env.update({"BSS_SMOKE_TOKEN": token, "BSS_SMOKE_URL": url, "BSS_SMOKE_PREFIXES": " ".join(prefixes),
                 "BSS_SMOKE_TIMEOUT_S": str(timeout_s), "BSS_SMOKE_WRITE": "1" if write else "0"})
     start = time.monotonic()
     r = subprocess.run(["bash", SMOKE], env=env, capture_output=True, text=True,
@@ -60,7 +60,8 @@ def main():
             system.start_all(names=tuple(services) + ("gateway",), timeout=60)
             url = f"http://127.0.0.1:{system.port}"
 
-            r, secs = smoke(url, prefixes, 60, write=True)
+            token = system.token("operator")
+            r, secs = smoke(url, prefixes, 60, write=True, token=token)
             print(r.stderr)
             if r.returncode != 0 or "reached rater and billing" not in r.stderr:
                 failures.append(f"smoke.sh against a healthy system failed ({r.returncode})")
@@ -68,7 +69,7 @@ def main():
                 print(f"smoke.sh passed against a healthy system in {secs:.1f}s")
 
             system.stop("billing")
-            r, secs = smoke(url, prefixes, 3, write=False)
+            r, secs = smoke(url, prefixes, 3, write=False, token=token)
             if r.returncode == 0 or "route /billings" not in r.stderr:
                 failures.append(f"smoke.sh with billing down: {r.returncode}\n{r.stderr}")
             else:
