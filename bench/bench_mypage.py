@@ -86,10 +86,13 @@ def main():
 
             gateway = f"http://127.0.0.1:{system.port}"
             direct = f"http://127.0.0.1:{system.service_port('mypage')}"
-            through = wrk(f"{gateway}/mypage/BC0", args.seconds, args.connections, script)
-            alone = wrk(f"{direct}/mypage/BC0", args.seconds, args.connections, script)
+            auth = system.auth()
+            internal = {"X-Bss-Internal-Token": system.internal_token}
+            through = wrk(f"{gateway}/mypage/BC0", args.seconds, args.connections, script, auth)
+            alone = wrk(f"{direct}/mypage/BC0", args.seconds, args.connections, script, internal)
             svc = query(system.db("customer"), "SELECT svc_cont_no FROM lines LIMIT 1")[0][0]
-            customer = wrk(f"{gateway}/customers/{svc}", args.seconds, args.connections)
+            customer = wrk(f"{gateway}/customers/{svc}", args.seconds, args.connections, None,
+                           auth)
         finally:
             procs.stop_all()
 
