@@ -199,10 +199,13 @@ class ReplayTest(unittest.TestCase):
     def test_at_answers_before_and_after_the_termination(self):
         ordered = query(self.system.db("customer"), "SELECT time_ms, type, data FROM events"
                         " WHERE subject = ? ORDER BY sequence", (self.l1,))
-        requested = next(t for t, typ, d in ordered if typ == "TerminationRequested")
+        # Just before the TERMINATE order was accepted (its OrderCreated, not
+        # the TerminationRequested that follows it, possibly a few ms later).
+        ordered_at = next(t for t, typ, d in ordered if typ == "OrderCreated"
+                          and json.loads(d)["type"] == "TERMINATE")
         terminated = next(t for t, typ, d in ordered if typ == "LineStatusChanged"
                           and json.loads(d)["to"] == "TERMINATED")
-        before = self.json_lines("at", "--line", self.l1, "--time", iso(requested - 1))[0]
+        before = self.json_lines("at", "--line", self.l1, "--time", iso(ordered_at - 1))[0]
         self.assertEqual(before["status"], "ACTIVE")
         self.assertEqual(before["productCd"], "IOT-BASIC")
         self.assertEqual(before["lastOrder"]["type"], "RESUME")
@@ -217,7 +220,7 @@ class ReplayTest(unittest.TestCase):
                                          "movedBytes": "6000000"}])
         self.assertEqual(len(now["charges"]), 1)
         self.assertEqual(now["invoices"][0]["lineTotal"], now["charges"][0]["total"])
-        text, _ = self.replay("at", "--line", self.l1, "--time", iso(requested - 1))
+        text, _ = self.replay("at", "--line", self.l1, "--time", iso(ordered_at - 1))
         self.assertIn("status      ACTIVE", text)
         unknown = self.json_lines("at", "--line", "7999999999", "--time", iso(terminated))[0]
         self.assertEqual((unknown["known"], unknown["status"]), (False, "UNKNOWN"))
