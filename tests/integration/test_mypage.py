@@ -167,9 +167,14 @@ class MyPage(unittest.TestCase):
         ])
         self.assertEqual(report["rated"], 5, report)
 
+        def usage_of(v, svc):
+            line = next((ln for ln in v["lines"] if ln["svcContNo"] == svc), None)
+            return ((line or {}).get("currentUsage") or {}).get("bytes")
+
+        # Each line's UsageRated is its own event: wait for both, not one.
         view = self.wait_view("MP-A", lambda v: len(v["lines"]) == 2 and
                               v["lines"][1]["lastOrder"].get("status") == "REJECTED" and
-                              (v["lines"][0]["currentUsage"] or {}).get("bytes") == 15 * MB,
+                              usage_of(v, a1) == 15 * MB and usage_of(v, a2) == 3 * MB,
                               what="MP-A's lines, orders and usage")
         self.assertEqual([l["svcContNo"] for l in view["lines"]], sorted([a1, a2]))
         by_svc = {l["svcContNo"]: l for l in view["lines"]}
