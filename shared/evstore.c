@@ -322,16 +322,31 @@ static void group_flush(bss_store *s)
     pthread_mutex_unlock(&s->commit_lock);
 }
 
+/* With write_lock held: a BEGIN that failed. Another process holds the
+ * file (BUSY after the busy timeout): the lock is let go and the caller
+ * pauses a moment before it returns, because the mutex is not fair and a
+ * background thread retrying at once (the consumer, the relay) would
+ * otherwise take it again before a queued request thread wakes up: that
+ * request would wait for the file far longer than one busy timeout instead
+ * of getting its 503. */
+static int begin_failed(bss_store *s, int rc, char *err)
+{
+    bss_seterr(err, "begin: %s", sqlite3_errmsg(s->wdb));
+    pthread_mutex_unlock(&s->write_lock);
+    if ((rc & 0xff) != SQLITE_BUSY)
+        return BSS_ERR_IO;
+    struct timespec pause = {0, 20 * 1000000L};
+    nanosleep(&pause, NULL);
+    return BSS_ERR_BUSY;
+}
+
 int bss_store_begin(bss_store *s, char *err)
 {
     pthread_mutex_lock(&s->write_lock);
     group_flush(s); /* a plain transaction never shares the group's */
     int rc = exec_stmt(s->stmt[STMT_BEGIN]);
-    if (rc != SQLITE_DONE) {
-        bss_seterr(err, "begin: %s", sqlite3_errmsg(s->wdb));
-        pthread_mutex_unlock(&s->write_lock);
-        return (rc & 0xff) == SQLITE_BUSY ? BSS_ERR_BUSY : BSS_ERR_IO;
-    }
+    if (rc != SQLITE_DONE)
+        return begin_failed(s, rc, err);
     s->writer = pthread_self();
     s->in_transaction = 1;
     s->appended_in_transaction = 0;
@@ -370,11 +385,8 @@ int bss_store_group_begin(bss_store *s, char *err)
     atomic_fetch_sub(&s->group_waiting, 1);
     if (!s->group_open) {
         int rc = exec_stmt(s->stmt[STMT_BEGIN]);
-        if (rc != SQLITE_DONE) {
-            bss_seterr(err, "begin: %s", sqlite3_errmsg(s->wdb));
-            pthread_mutex_unlock(&s->write_lock);
-            return (rc & 0xff) == SQLITE_BUSY ? BSS_ERR_BUSY : BSS_ERR_IO;
-        }
+        if (rc != SQLITE_DONE)
+            return begin_failed(s, rc, err);
         s->group_open = 1;
         s->appended_in_transaction = 0;
     }
