@@ -27,6 +27,17 @@
  * callback seeks each partition to the position in the store; Kafka's own
  * committed offsets are written only for lag monitoring and never read.
  *
+ * Group membership. The streams a service follows are subscribed in one
+ * call, at its first poll (see apply_subscription: subscribing one by one
+ * left members behind that stalled every rebalance). A service stopped
+ * with SIGTERM leaves its group on close, so its successor gets the
+ * partitions at once; one killed with -9 holds them until its session
+ * (session.timeout.ms = 6 s) expires, plus the coordinator's rebalance
+ * delay. max.poll.interval.ms is 30 s, which the poll loop keeps by far.
+ * A position the broker no longer holds (deleted by retention before it
+ * was applied) stops the partition with an error and not-ready rather than
+ * skipping to the log's start (auto.offset.reset=error; offset_out_of_range).
+ *
  * Duplicates. The relay may publish an event twice (a crash between
  * delivery and deleting its outbox row, or a replaced producer), at a new
  * offset. Within a partition the events arrive in the order of their
@@ -101,6 +112,8 @@ typedef struct partition_state {
     int needs_seek;        /* drop its messages until sought back to `applied` */
     int64_t retry_at_ms;   /* no seek before this (monotonic) */
     int backoff_ms;
+    int64_t no_peek_at;    /* a position whose previous message is gone: seek there directly */
+    int64_t lost_from;     /* > 0: offsets lost_from.. were deleted before they were applied */
 } partition_state;
 
 typedef struct kafka_bus {
@@ -127,6 +140,7 @@ typedef struct kafka_bus {
     char streams[MAX_STREAMS][BSS_EVENT_SOURCE_MAX + 1];
     char topics[MAX_STREAMS][NAME_MAX_LEN + 1];
     int nstreams;
+    int subscription_changed; /* streams added since the last rd_kafka_subscribe */
     partition_state parts[MAX_PARTITIONS];
     int nparts;
     bss_bus_position_fn position_fn; /* set during bss_bus_poll only */
@@ -140,6 +154,7 @@ typedef struct kafka_bus {
     int64_t dead_letters_forwarded;   /* dead_letters.id, -1 until read */
     _Atomic int brokers_down;
     _Atomic int caught_up_once;
+    _Atomic int stalled;    /* assigned partitions with a gap (offset_out_of_range) */
     _Atomic int64_t lag;
 } kafka_bus;
 
@@ -436,8 +451,8 @@ static int load_position(kafka_bus *b, partition_state *p)
         b->position_fn(b->apply_ctx, b->streams[p->stream], p->partition, &position) != BSS_OK)
         return BSS_ERR;
     p->applied = position;
-    p->peeking = position > 0;
-    p->fetch_next = position > 0 ? position - 1 : 0;
+    p->peeking = position > 0 && position != p->no_peek_at;
+    p->fetch_next = p->peeking ? position - 1 : position;
     p->last_sequence = 0;
     p->eof_seen = 0;
     return BSS_OK;
@@ -460,6 +475,7 @@ static void on_assign(kafka_bus *b, rd_kafka_topic_partition_list_t *list)
             continue;
         p->assigned = 1;
         p->needs_seek = 0;
+        p->lost_from = 0;
         p->backoff_ms = 0;
         if (load_position(b, p) != BSS_OK) {
             /* Fetch nothing useful until the position can be read. */
@@ -511,14 +527,26 @@ static int open_consumer(kafka_bus *b, char *err)
         {"group.id", group},
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
-        {"auto.offset.reset", "earliest"},
+        /* A position the broker no longer has is an error, never a jump
+         * (offset_out_of_range). */
+        {"auto.offset.reset", "error"},
         {"enable.partition.eof", "true"},
         {"fetch.wait.max.ms", "100"},
         /* One member per group: a service killed without leaving the group
          * holds its partitions until its session expires, so keep that
-         * short (the broker's group.min.session.timeout.ms is 6 s). */
+         * short (the broker's group.min.session.timeout.ms is 6 s). A
+         * service stopped with SIGTERM leaves the group in kafka_close
+         * and pays nothing. */
         {"session.timeout.ms", "6000"},
         {"heartbeat.interval.ms", "1500"},
+        /* Also the rebalance timeout sent with JoinGroup (how long a broker
+         * waits for live members to rejoin) and, plus 3 s, the client's
+         * timeout for a JoinGroup that is never answered: 5 minutes by
+         * default. kafka_poll calls rd_kafka_consumer_poll between any two
+         * deliveries, and nothing in between blocks for more than a few
+         * seconds (a seek 2 s, a dead-letter flush 5 s, one apply or
+         * commit), so 30 s is a wide margin. */
+        {"max.poll.interval.ms", "30000"},
     };
     int rc = BSS_OK;
     for (size_t i = 0; rc == BSS_OK && i < sizeof settings / sizeof settings[0]; i++)
@@ -555,18 +583,37 @@ static int kafka_subscribe(void *state, const char *stream, char *err)
     snprintf(b->topics[b->nstreams], sizeof b->topics[0], "%s.%s.events", b->topic_prefix,
              stream);
     b->nstreams++;
+    /* Only recorded here: the next poll subscribes to every stream at once
+     * (apply_subscription). */
+    b->subscription_changed = 1;
+    atomic_store(&b->caught_up_once, 0);
+    return BSS_OK;
+}
+
+/* Hands librdkafka the whole subscription in one call. A service follows
+ * several streams and used to subscribe one by one; when the group
+ * coordinator was already known, the first JoinGroup went out with the
+ * first topic only, the next subscribe made librdkafka rejoin and throw the
+ * pending JoinGroup's answer away, member id included, and the coordinator
+ * was left with a member nobody would ever speak for again. Until that
+ * member's session expired it blocked every rebalance of the group (the
+ * mock cluster even elects it leader): the startup join took 14 s instead
+ * of 3, and a restart after kill -9 17 s instead of 11. */
+static void apply_subscription(kafka_bus *b)
+{
+    if (!b->subscription_changed || b->nstreams == 0)
+        return;
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(b->nstreams);
     for (int i = 0; i < b->nstreams; i++)
         rd_kafka_topic_partition_list_add(list, b->topics[i], RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t rc = rd_kafka_subscribe(b->consumer, list);
     rd_kafka_topic_partition_list_destroy(list);
     if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        b->nstreams--;
-        bss_seterr(err, "subscribe to %s: %s", stream, rd_kafka_err2str(rc));
-        return BSS_ERR_IO;
+        /* Kept pending: tried again on the next poll. */
+        bss_log_warn(b->log, "kafka subscribe: %s", rd_kafka_err2str(rc));
+        return;
     }
-    atomic_store(&b->caught_up_once, 0);
-    return BSS_OK;
+    b->subscription_changed = 0;
 }
 
 /* ---- consumer: failures ----------------------------------------------- */
@@ -828,6 +875,59 @@ static int64_t header_sequence(const rd_kafka_message_t *msg)
     return sequence;
 }
 
+/* The partition's next offset is not on the broker: retention deleted it
+ * before it was applied (a consumer down or slower than the topic's
+ * retention; the mock cluster keeps only 5 MiB per partition), or the log
+ * ends before it (topic recreated, unclean leader election). With
+ * auto.offset.reset=error librdkafka stops fetching the partition instead
+ * of jumping to the log's start or end, which would skip events without a
+ * trace. Only the message before the stored position missing is harmless
+ * (it is read for its sequence only): the partition is sought straight to
+ * its position. Anything else is a gap no consumer can close: logged as an
+ * error, the service reports not-ready, and the seek is retried every
+ * RETRY_MAX_MS until an operator restores the events or accepts the loss
+ * (BSS_KAFKA_PROPERTY_AUTO_OFFSET_RESET=earliest). */
+static void offset_out_of_range(kafka_bus *b, partition_state *p)
+{
+    int64_t now = bss_monotonic_ms();
+    int64_t low = 0, high = 0;
+    rd_kafka_resp_err_t rc = rd_kafka_query_watermark_offsets(
+        b->consumer, b->topics[p->stream], p->partition, &low, &high, 2000);
+    p->needs_seek = 1;
+    p->retry_at_ms = now + RETRY_MAX_MS;
+    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        bss_log_warn(b->log, "kafka %s [%d]: offset %lld out of range, watermarks unknown: %s",
+                     b->topics[p->stream], (int)p->partition, (long long)p->fetch_next,
+                     rd_kafka_err2str(rc));
+        return;
+    }
+    if (p->peeking && p->applied == low) {
+        p->no_peek_at = p->applied; /* nothing lost; the duplicate mark is unknown */
+        p->retry_at_ms = now;
+        return;
+    }
+    if (p->applied >= low && p->applied <= high) {
+        p->retry_at_ms = now + RETRY_MIN_MS; /* in range again (a leader moved) */
+        return;
+    }
+    if (p->lost_from == 0) {
+        p->lost_from = p->applied + 1; /* + 1: offset 0 lost is still a loss */
+        if (p->applied < low)
+            bss_log_error(b->log,
+                          "kafka %s [%d]: offsets %lld..%lld were deleted before this service "
+                          "applied them (retention); the partition waits for an operator",
+                          b->topics[p->stream], (int)p->partition, (long long)p->applied,
+                          (long long)low - 1);
+        else
+            bss_log_error(b->log,
+                          "kafka %s [%d]: stored position %lld is past the log's end %lld "
+                          "(topic recreated or truncated?); the partition waits for an operator",
+                          b->topics[p->stream], (int)p->partition, (long long)p->applied,
+                          (long long)high);
+        bss_metrics_counter_add(b->metrics, "bss_kafka_partitions_stalled_total", NULL, 1);
+    }
+}
+
 static void handle_message(kafka_bus *b, rd_kafka_message_t *msg)
 {
     if (msg->rkt == NULL)
@@ -837,6 +937,10 @@ static void handle_message(kafka_bus *b, rd_kafka_message_t *msg)
     if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         if (p != NULL && !p->needs_seek && !p->peeking && msg->offset >= p->fetch_next)
             p->eof_seen = 1;
+        return;
+    }
+    if (msg->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET && p != NULL && p->assigned) {
+        offset_out_of_range(b, p);
         return;
     }
     if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -869,6 +973,7 @@ static void handle_message(kafka_bus *b, rd_kafka_message_t *msg)
         return;
     }
     p->backoff_ms = 0;
+    p->lost_from = 0;
     p->applied = msg->offset + 1;
     if (sequence > 0)
         p->last_sequence = sequence;
@@ -893,10 +998,12 @@ static void update_progress(kafka_bus *b)
     int64_t lag = 0;
     int assigned_streams[MAX_STREAMS] = {0};
     int all_at_end = 1;
+    int stalled = 0;
     for (int i = 0; i < b->nparts; i++) {
         const partition_state *p = &b->parts[i];
         if (!p->assigned)
             continue;
+        stalled += p->lost_from > 0;
         assigned_streams[p->stream] = 1;
         all_at_end = all_at_end && p->eof_seen;
         int64_t low = 0, high = 0;
@@ -906,6 +1013,7 @@ static void update_progress(kafka_bus *b)
             lag += high - p->fetch_next;
     }
     atomic_store(&b->lag, lag);
+    atomic_store(&b->stalled, stalled);
     for (int i = 0; i < b->nstreams; i++)
         all_at_end = all_at_end && assigned_streams[i];
     if (all_at_end && b->nstreams > 0)
@@ -922,6 +1030,7 @@ static int kafka_poll(void *state, int timeout_ms, bss_bus_position_fn position,
     b->position_fn = position;
     b->apply_fn = apply;
     b->apply_ctx = ctx;
+    apply_subscription(b);
     probe_brokers(b);
     if (b->positions_unknown) {
         b->positions_unknown = 0;
@@ -950,7 +1059,8 @@ static int kafka_poll(void *state, int timeout_ms, bss_bus_position_fn position,
 static int kafka_caught_up(const void *state)
 {
     const kafka_bus *b = state;
-    return atomic_load(&b->caught_up_once) && !atomic_load(&b->brokers_down);
+    return atomic_load(&b->caught_up_once) && !atomic_load(&b->brokers_down) &&
+           !atomic_load(&b->stalled);
 }
 
 static int64_t kafka_lag(const void *state)

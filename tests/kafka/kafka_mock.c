@@ -19,6 +19,11 @@
  *   bootstraps                prints the bootstrap address again
  *   last TOPIC                "ok COUNT" and the headers of the topic's newest
  *                             message ("name=value" each), read as a client
+ *   fill TOPIC PART N BYTES   appends N messages of BYTES bytes ("x"s, no key,
+ *                             no headers) to the partition; "ok LOW HIGH", its
+ *                             watermarks after. The mock keeps 5 MiB per
+ *                             partition, so this deletes the oldest messages
+ *                             the way retention would.
  */
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -117,6 +122,58 @@ static int last_message(rd_kafka_mock_cluster_t *cluster, const char *topic)
     return printf("ok %lld%s\n", count, headers);
 }
 
+/* A producer of the cluster for one command (fill). */
+static rd_kafka_t *command_client(rd_kafka_mock_cluster_t *cluster, char *why, size_t len)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(cluster),
+                          why, len) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "linger.ms", "5", why, len) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, len);
+    if (rk == NULL)
+        rd_kafka_conf_destroy(conf);
+    return rk;
+}
+
+static int fill(rd_kafka_mock_cluster_t *cluster, const char *topic, int partition, int count,
+                int bytes)
+{
+    char why[512];
+    rd_kafka_t *rk = command_client(cluster, why, sizeof why);
+    if (rk == NULL)
+        return printf("error %s\n", why);
+    char *value = malloc((size_t)bytes);
+    if (value == NULL) {
+        rd_kafka_destroy(rk);
+        return printf("error out of memory\n");
+    }
+    memset(value, 'x', (size_t)bytes);
+    rd_kafka_resp_err_t rc = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int i = 0; i < count && rc == RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
+        rc = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                               RD_KAFKA_V_VALUE(value, (size_t)bytes),
+                               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (rc == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_poll(rk, 100);
+            rc = RD_KAFKA_RESP_ERR_NO_ERROR;
+            i--;
+        }
+    }
+    free(value);
+    if (rc == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rc = rd_kafka_flush(rk, 30000);
+    int64_t low = 0, high = 0;
+    if (rc == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rc = rd_kafka_query_watermark_offsets(rk, topic, partition, &low, &high, 5000);
+    rd_kafka_destroy(rk);
+    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return printf("error %s\n", rd_kafka_err2str(rc));
+    return printf("ok %lld %lld\n", (long long)low, (long long)high);
+}
+
 static int command(rd_kafka_mock_cluster_t *cluster, char *line)
 {
     char topic[256];
@@ -142,6 +199,10 @@ static int command(rd_kafka_mock_cluster_t *cluster, char *line)
         rc = rd_kafka_mock_topic_create(cluster, topic, a, 3);
     } else if (sscanf(line, "last %255s", topic) == 1) {
         return last_message(cluster, topic);
+    } else if (sscanf(line, "fill %255s %d %d %d", topic, &a, &b, &c) == 4 && a >= 0 &&
+               b > 0 && b <= 100000 && c > 0 && c <= 1000000) {
+        return fill(cluster, topic, a, b, c);
+
     } else if (strncmp(line, "bootstraps", 10) == 0) {
         return printf("%s\n", rd_kafka_mock_cluster_bootstraps(cluster));
     } else {

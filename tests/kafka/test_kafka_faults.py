@@ -6,11 +6,18 @@ mock cluster (bssiot-kafka-mock, 3 brokers, 3 partitions per topic):
   the final state of both runs is the same (no event lost, none doubled);
 - with every broker down the services report not-ready, and recover;
 - a poison event goes to the dead-letter topic with its origin and error,
-  and the consumer goes on.
+  and the consumer goes on;
+- a consumer killed with -9 is replaced within its group session timeout
+  plus the coordinator's rebalance delay (twice in a row), one stopped with
+  SIGTERM faster, since it leaves the group;
+- events the broker deleted before a consumer applied them (retention) stop
+  that consumer, which says so and reports not-ready, instead of jumping
+  over them.
 """
 import argparse
 import os
 import sys
+import time
 import unittest
 import uuid
 
@@ -25,6 +32,13 @@ LINES_PER_PHASE = 4
 NOT_LEADER_FOR_PARTITION = 6
 REQUEST_TIMED_OUT = 7
 PRODUCE, FETCH = 0, 1
+# The consumers' session.timeout.ms (bus_kafka.c). A member killed with -9
+# stays in its group that long; the mock coordinator then waits up to 5 s
+# more (session - 1 s) for members to rejoin before it assigns partitions.
+SESSION_S = 6
+REBALANCE_DELAY_S = 5
+# Slack for a loaded machine (2 cores shared by several test runs).
+SLACK_S = 8
 
 
 class Run:
@@ -178,6 +192,64 @@ class KafkaFaults(unittest.TestCase):
             wait_until(lambda: run.settled(later), timeout=60, what="lines after the poison")
             self.assertEqual(query(system.db("rater"),
                                    "SELECT COUNT(*) FROM dead_letters")[0][0], 1)
+        finally:
+            run.close()
+
+
+    def test_3_a_killed_consumer_is_replaced_within_its_session_timeout(self):
+        run = Run("takeover")
+        try:
+            system = run.system
+            first = run.phase(0)
+            wait_until(lambda: run.settled(first), timeout=60, what="the first lines")
+            # kill -9: the dead member holds its partitions until its
+            # session expires; twice, the second right after the first
+            # replacement got its partitions (as the mypage test does).
+            for attempt in range(2):
+                killed = time.monotonic()
+                system.kill9("billing")
+                system.start("billing", wait=False)
+                system.wait_ready("billing", timeout=60)
+                took = time.monotonic() - killed
+                print(f"\nbilling ready {took:.1f} s after kill -9 #{attempt + 1}",
+                      file=sys.stderr)
+                self.assertLess(took, SESSION_S + REBALANCE_DELAY_S + SLACK_S)
+            # SIGTERM: the member leaves the group, nothing to wait out.
+            stopped = time.monotonic()
+            self.assertEqual(system.stop("billing"), 0)
+            system.start("billing", wait=False)
+            system.wait_ready("billing", timeout=60)
+            took = time.monotonic() - stopped
+            print(f"billing ready {took:.1f} s after SIGTERM", file=sys.stderr)
+            self.assertLess(took, REBALANCE_DELAY_S + SLACK_S)
+            later = run.phase(1)
+            wait_until(lambda: run.settled(later), timeout=60, what="lines after the restarts")
+        finally:
+            run.close()
+
+    def test_4_events_deleted_before_they_were_applied_stop_the_consumer(self):
+        run = Run("retention")
+        try:
+            system, kafka = run.system, run.system.kafka
+            first = run.phase(0)
+            wait_until(lambda: run.settled(first), timeout=60, what="the first lines")
+            self.assertEqual(system.stop("rater"), 0)
+            missed = run.phase(1)  # the rater never sees these...
+            for partition in range(3):  # ...because retention deletes them
+                answer = kafka.command(f"fill bssiot.customer.events {partition} 60 100000")
+                self.assertGreater(int(answer.split()[1]), 0, answer)
+            system.start("rater")
+            wait_until(lambda: "deleted before this service applied them"
+                       in run.procs.log_of("rater"), timeout=30,
+                       what="the rater to report the lost events")
+            self.assertFalse(ready(system, "rater"))
+            # It stopped at the gap: nothing after it applied, not even the
+            # filler (which it would have dead-lettered as undecodable).
+            self.assertEqual(query(system.db("rater"),
+                                   "SELECT COUNT(*) FROM dead_letters")[0][0], 0)
+            for svc in missed:
+                self.assertEqual(system.call("GET", f"/raters/{svc}").status, 404, svc)
+            self.assertFalse(ready(system, "rater"))
         finally:
             run.close()
 
