@@ -210,7 +210,11 @@ class ReplayTest(unittest.TestCase):
         self.assertEqual(before["productCd"], "IOT-BASIC")
         self.assertEqual(before["lastOrder"]["type"], "RESUME")
         self.assertEqual(before["charges"], [])
-        after = self.json_lines("at", "--line", self.l1, "--time", iso(terminated))[0]
+        # OrderCompleted follows the status change, possibly a few ms later.
+        completed = next(t for t, typ, d in ordered if typ == "OrderCompleted"
+                         and json.loads(d)["type"] == "TERMINATE")
+        after = self.json_lines("at", "--line", self.l1, "--time",
+                                iso(max(terminated, completed)))[0]
         self.assertEqual(after["status"], "TERMINATED")
         self.assertEqual(after["statusEffectiveAt"], "2026-10-20T00:00:00.000+09:00")
         self.assertEqual(after["lastOrder"], {"orderId": after["lastOrder"]["orderId"],
