@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # bssiot's images: one multi-stage build, one image per service.
 #
 #   docker build --target customer -t REGISTRY/bssiot-customer:TAG .
@@ -10,8 +8,17 @@
 # is Debian bookworm-slim with the Debian runtime libraries and that one
 # binary, runs as the unprivileged user 10001 with its data in
 # /var/lib/bssiot (a volume in Kubernetes, the root filesystem stays
-# read-only), listens on all interfaces on the port the README gives it, and
-# checks itself on /healthz. scripts/ci/image.sh builds and pushes them.
+# read-only), listens on all interfaces on its fixed port, the one the Helm
+# chart uses (gateway 8088, customer 8081, rater 8082, billing 8083,
+# settlement 8084, mypage 8085; not the launcher's BSS_PORT+k, so the gateway
+# needs BSS_UPSTREAM_<SERVICE> pointing at the service containers), and
+# checks itself on /healthz. scripts/ci/image.sh builds and pushes them;
+# scripts/ci/image-smoke.sh runs and checks built images on a Docker host.
+#
+# No "# syntax=" line on purpose: with it BuildKit pulls the
+# docker/dockerfile frontend from Docker Hub on every build. Nothing here
+# needs more than the builder's built-in frontend, so the two Debian base
+# images are all a build pulls (a registry mirror can serve them).
 
 ARG DEBIAN_RELEASE=bookworm
 

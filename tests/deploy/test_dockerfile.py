@@ -2,6 +2,8 @@
 """The Dockerfile, checked without a Docker daemon (none runs on the build
 machines, and hadolint is not packaged in Debian).
 
+  - No `# syntax=` parser directive: BuildKit would pull that frontend
+    from Docker Hub on every build, on top of the Debian base images.
   - Build and runtime stages are Debian bookworm; the build stage runs the
     project's CMake build; every service of the chart has a target of its
     name that copies bssiot-<service> from the build, exposes the port the
@@ -120,6 +122,8 @@ def main():
     text, stages = parse(os.path.join(REPO, "Dockerfile"))
     by_name = {name: (base, instrs) for name, base, instrs in stages}
     check("build" in by_name and "runtime" in by_name, "Dockerfile: no build or runtime stage")
+    check(re.search(r"^#\s*syntax\s*=", text, re.M | re.I) is None,
+          "Dockerfile: a '# syntax=' directive makes every BuildKit build pull from Docker Hub")
     check(re.search(r"^ARG DEBIAN_RELEASE=bookworm$", text, re.M) is not None,
           "Dockerfile: not on Debian bookworm")
     build_base, build = by_name.get("build", ("", []))
