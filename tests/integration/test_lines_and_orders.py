@@ -154,7 +154,10 @@ class LinesAndOrders(unittest.TestCase):
         wait_until(lambda: [h["status"] for h in self.system.call(
             "GET", f"/billings/{svc}").json()["statusHistory"]] == expected,
             what="billing's status history")
-        self.assertEqual([h["status"] for h in self.rater(svc)["statusHistory"]], expected)
+        # The rater hears of the last status change after it answered the
+        # RESTORE (useYn Y): wait for it as for billing.
+        wait_until(lambda: [h["status"] for h in (self.rater(svc) or {}).get(
+            "statusHistory", [])] == expected, what="rater's status history")
 
     def test_backdated_orders(self):
         now = datetime.datetime.now(KST)
