@@ -3,6 +3,7 @@
 
 #include "bss_error.h"
 #include "evstore.h"
+#include "sqlutil.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -48,39 +49,5 @@ int bss_sqlc_collect(sqlite3 *db, sqlite3_stmt *st, size_t elem_size,
                      int (*row)(sqlite3_stmt *st, void *elem), void (*drop)(void *elem),
                      void **items, size_t *n, const char *what, char *err)
 {
-    char *out = NULL;
-    size_t count = 0, cap = 0;
-    int step, rc = BSS_OK;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 8;
-            char *grown = realloc(out, ncap * elem_size);
-            if (grown == NULL) {
-                rc = BSS_ERR_NOMEM;
-                break;
-            }
-            out = grown;
-            cap = ncap;
-        }
-        void *elem = out + count * elem_size;
-        memset(elem, 0, elem_size);
-        if ((rc = row(st, elem)) != BSS_OK)
-            break;
-        count++;
-    }
-    if (rc == BSS_OK && step != SQLITE_DONE)
-        rc = bss_sqlc_fail(db, st, what, err); /* resets st */
-    else
-        bss_sqlc_done(st);
-    if (rc == BSS_ERR_NOMEM)
-        bss_seterr(err, "%s: out of memory", what);
-    if (rc != BSS_OK) {
-        for (size_t i = 0; drop != NULL && i < count; i++)
-            drop(out + i * elem_size);
-        free(out);
-        return rc;
-    }
-    *items = out;
-    *n = count;
-    return BSS_OK;
+    return bss_sql_collect_rows(db, st, 0, elem_size, row, drop, items, n, what, err);
 }

@@ -78,9 +78,9 @@ void bss_sql_copy_text(sqlite3_stmt *st, int col, char *out, size_t len)
     snprintf(out, len, "%s", s != NULL ? s : "");
 }
 
-int bss_sql_collect(sqlite3 *db, sqlite3_stmt *st, size_t elem_size,
-                    int (*row)(sqlite3_stmt *st, void *elem), void (*drop)(void *elem),
-                    void **items, size_t *n, const char *what, char *err)
+int bss_sql_collect_rows(sqlite3 *db, sqlite3_stmt *st, int finalize, size_t elem_size,
+                         int (*row)(sqlite3_stmt *st, void *elem), void (*drop)(void *elem),
+                         void **items, size_t *n, const char *what, char *err)
 {
     char *out = NULL;
     size_t count = 0, cap = 0;
@@ -102,10 +102,15 @@ int bss_sql_collect(sqlite3 *db, sqlite3_stmt *st, size_t elem_size,
             break;
         count++;
     }
-    if (rc == BSS_OK && step != SQLITE_DONE)
-        rc = bss_sql_fail(db, st, what, err); /* finalizes st */
-    else
+    if (rc == BSS_OK && step != SQLITE_DONE) {
+        /* The message first: finalizing or resetting may replace it. */
+        bss_seterr(err, "%s: %s", what, sqlite3_errmsg(db));
+        rc = BSS_ERR_IO;
+    }
+    if (finalize)
         sqlite3_finalize(st);
+    else
+        sqlite3_reset(st);
     if (rc == BSS_ERR_NOMEM)
         bss_seterr(err, "%s: out of memory", what);
     if (rc != BSS_OK) {
@@ -117,4 +122,11 @@ int bss_sql_collect(sqlite3 *db, sqlite3_stmt *st, size_t elem_size,
     *items = out;
     *n = count;
     return BSS_OK;
+}
+
+int bss_sql_collect(sqlite3 *db, sqlite3_stmt *st, size_t elem_size,
+                    int (*row)(sqlite3_stmt *st, void *elem), void (*drop)(void *elem),
+                    void **items, size_t *n, const char *what, char *err)
+{
+    return bss_sql_collect_rows(db, st, 1, elem_size, row, drop, items, n, what, err);
 }

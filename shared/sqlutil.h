@@ -64,4 +64,11 @@ int bss_sql_collect(sqlite3 *db, sqlite3_stmt *st, size_t elem_size,
                     int (*row)(sqlite3_stmt *st, void *elem), void (*drop)(void *elem),
                     void **items, size_t *n, const char *what, char *err);
 
+/* bss_sql_collect's loop, for a statement that is either finalized at the
+ * end (finalize = 1) or only reset because it is cached and reused
+ * (finalize = 0, see sqlcache.h). */
+int bss_sql_collect_rows(sqlite3 *db, sqlite3_stmt *st, int finalize, size_t elem_size,
+                         int (*row)(sqlite3_stmt *st, void *elem), void (*drop)(void *elem),
+                         void **items, size_t *n, const char *what, char *err);
+
 #endif
