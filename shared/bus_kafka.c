@@ -75,6 +75,7 @@
 
 #include "bss_error.h"
 #include "isotime.h"
+#include "kafka_client.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -85,7 +86,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern char **environ;
 
 #define MAX_STREAMS 16
 #define MAX_PARTITIONS 1024     /* tracked (stream, partition) pairs */
@@ -96,8 +96,6 @@ extern char **environ;
 #define COMMIT_EVERY_MS 1000    /* Kafka offset commits (lag monitoring only) */
 #define DRAIN_MAX 4096          /* messages handled per poll */
 #define DEAD_LETTER_BATCH 64
-#define PROPERTY_PREFIX "BSS_KAFKA_PROPERTY_"
-#define SEQUENCE_HEADER "bss-sequence"
 #define FORWARDED_KEY "kafka.dead_letters.forwarded"
 
 typedef struct partition_state {
@@ -160,16 +158,6 @@ typedef struct kafka_bus {
 
 /* ---- configuration ---------------------------------------------------- */
 
-static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err)
-{
-    char why[512];
-    if (rd_kafka_conf_set(conf, name, value, why, sizeof why) != RD_KAFKA_CONF_OK) {
-        bss_seterr(err, "kafka property %s: %s", name, why);
-        return BSS_ERR_INVALID;
-    }
-    return BSS_OK;
-}
-
 static void log_cb(const rd_kafka_t *rk, int level, const char *facility, const char *buf)
 {
     kafka_bus *b = rd_kafka_opaque(rk);
@@ -185,44 +173,16 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *facility, const 
  * operator's BSS_KAFKA_PROPERTY_* (last, so they win). */
 static int common_conf(kafka_bus *b, rd_kafka_conf_t *conf, char *err)
 {
-    static const char *const security[][2] = {
-        {"BSS_KAFKA_SECURITY_PROTOCOL", "security.protocol"},
-        {"BSS_KAFKA_SASL_MECHANISM", "sasl.mechanisms"},
-        {"BSS_KAFKA_SASL_USERNAME", "sasl.username"},
-        {"BSS_KAFKA_SASL_PASSWORD", "sasl.password"},
-        {"BSS_KAFKA_SSL_CA_LOCATION", "ssl.ca.location"},
-    };
     char client_id[64];
     snprintf(client_id, sizeof client_id, "bssiot-%s", b->service);
     rd_kafka_conf_set_opaque(conf, b);
     rd_kafka_conf_set_log_cb(conf, log_cb);
-    int rc = conf_set(conf, "bootstrap.servers",
-                      bss_config_get(b->config, "BSS_KAFKA_BROKERS", ""), err);
+    int rc = bss_kafka_conf_set(conf, "bootstrap.servers",
+                                bss_config_get(b->config, "BSS_KAFKA_BROKERS", ""), err);
     if (rc == BSS_OK)
-        rc = conf_set(conf, "client.id", client_id, err);
-    for (size_t i = 0; rc == BSS_OK && i < sizeof security / sizeof security[0]; i++) {
-        const char *value = bss_config_get(b->config, security[i][0], NULL);
-        if (value != NULL && value[0] != '\0')
-            rc = conf_set(conf, security[i][1], value, err);
-    }
-    for (char **env = environ; rc == BSS_OK && env != NULL && *env != NULL; env++) {
-        if (strncmp(*env, PROPERTY_PREFIX, strlen(PROPERTY_PREFIX)) != 0)
-            continue;
-        const char *name_start = *env + strlen(PROPERTY_PREFIX);
-        const char *eq = strchr(name_start, '=');
-        char key[128], name[128];
-        size_t n = eq != NULL ? (size_t)(eq - *env) : 0;
-        if (eq == NULL || eq == name_start || n >= sizeof key)
-            continue;
-        memcpy(key, *env, n);
-        key[n] = '\0';
-        size_t m = (size_t)(eq - name_start);
-        for (size_t i = 0; i < m; i++)
-            name[i] = name_start[i] == '_' ? '.' : (char)tolower((unsigned char)name_start[i]);
-        name[m] = '\0';
-        /* the config's value: a command-line flag may override the variable */
-        rc = conf_set(conf, name, bss_config_get(b->config, key, eq + 1), err);
-    }
+        rc = bss_kafka_conf_set(conf, "client.id", client_id, err);
+    if (rc == BSS_OK)
+        rc = bss_kafka_conf_operator(conf, b->config, err);
     return rc;
 }
 
@@ -279,11 +239,11 @@ static int open_producer(kafka_bus *b, char *err)
     /* Idempotent, and no delivery timeout: librdkafka retries until the
      * broker has each event, so a partition never gets a gap that a later
      * event would jump (which consumers would take for a duplicate). */
-    int rc = conf_set(conf, "enable.idempotence", "true", err);
+    int rc = bss_kafka_conf_set(conf, "enable.idempotence", "true", err);
     if (rc == BSS_OK)
-        rc = conf_set(conf, "message.timeout.ms", "0", err);
+        rc = bss_kafka_conf_set(conf, "message.timeout.ms", "0", err);
     if (rc == BSS_OK)
-        rc = conf_set(conf, "linger.ms", "2", err);
+        rc = bss_kafka_conf_set(conf, "linger.ms", "2", err);
     if (rc == BSS_OK)
         rc = common_conf(b, conf, err);
     if (rc != BSS_OK) {
@@ -357,7 +317,7 @@ static int kafka_publish(void *state, int64_t sequence, const char *subject,
             RD_KAFKA_V_KEY(subject, key_len),
             RD_KAFKA_V_VALUE((void *)payload, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_HEADER("content-type", "application/cloudevents+json", -1),
-            RD_KAFKA_V_HEADER(SEQUENCE_HEADER, sequence_text, -1),
+            RD_KAFKA_V_HEADER(BSS_KAFKA_SEQUENCE_HEADER, sequence_text, -1),
             RD_KAFKA_V_OPAQUE((void *)(intptr_t)sequence), RD_KAFKA_V_END);
         if (rc == RD_KAFKA_RESP_ERR_NO_ERROR)
             return BSS_OK;
@@ -550,7 +510,7 @@ static int open_consumer(kafka_bus *b, char *err)
     };
     int rc = BSS_OK;
     for (size_t i = 0; rc == BSS_OK && i < sizeof settings / sizeof settings[0]; i++)
-        rc = conf_set(conf, settings[i][0], settings[i][1], err);
+        rc = bss_kafka_conf_set(conf, settings[i][0], settings[i][1], err);
     if (rc == BSS_OK)
         rc = common_conf(b, conf, err);
     if (rc != BSS_OK) {
@@ -742,7 +702,7 @@ static int open_dead_letter_producer(kafka_bus *b)
 {
     char err[BSS_ERRLEN];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    int rc = conf_set(conf, "enable.idempotence", "true", err);
+    int rc = bss_kafka_conf_set(conf, "enable.idempotence", "true", err);
     if (rc == BSS_OK)
         rc = common_conf(b, conf, err);
     if (rc != BSS_OK) {
@@ -855,26 +815,6 @@ static int flush(kafka_bus *b)
 
 /* ---- consumer: polling ---------------------------------------------------- */
 
-static int64_t header_sequence(const rd_kafka_message_t *msg)
-{
-    rd_kafka_headers_t *headers = NULL;
-    const void *value = NULL;
-    size_t size = 0;
-    if (rd_kafka_message_headers(msg, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-        rd_kafka_header_get_last(headers, SEQUENCE_HEADER, &value, &size) !=
-            RD_KAFKA_RESP_ERR_NO_ERROR ||
-        value == NULL || size == 0 || size > 19)
-        return 0;
-    int64_t sequence = 0;
-    for (size_t i = 0; i < size; i++) {
-        char c = ((const char *)value)[i];
-        if (c < '0' || c > '9')
-            return 0;
-        sequence = sequence * 10 + (c - '0');
-    }
-    return sequence;
-}
-
 /* The partition's next offset is not on the broker: retention deleted it
  * before it was applied (a consumer down or slower than the topic's
  * retention; the mock cluster keeps only 5 MiB per partition), or the log
@@ -950,7 +890,7 @@ static void handle_message(kafka_bus *b, rd_kafka_message_t *msg)
     if (p == NULL || !p->assigned || p->needs_seek || msg->offset < p->fetch_next)
         return; /* not ours, waiting to be sought back, or from before a seek */
     p->fetch_next = msg->offset + 1;
-    int64_t sequence = header_sequence(msg);
+    int64_t sequence = bss_kafka_header_sequence(msg);
     if (p->peeking) {
         p->peeking = 0;
         if (msg->offset + 1 == p->applied) {

@@ -5,6 +5,7 @@
 
 #include "bss_error.h"
 #include "isotime.h"
+#include "kafka_client.h"
 
 #include <ctype.h>
 #include <librdkafka/rdkafka.h>
@@ -12,13 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern char **environ;
 
 #define OPEN_TIMEOUT_MS 10000  /* metadata and watermarks */
 #define STALL_TIMEOUT_MS 30000 /* a partition silent below the offset it must reach */
 #define POLL_SLICE_MS 200
-#define PROPERTY_PREFIX "BSS_KAFKA_PROPERTY_"
-#define SEQUENCE_HEADER "bss-sequence"
 
 typedef struct kafka_part {
     int32_t partition;
@@ -106,16 +104,6 @@ static int seen_check(seen_set *s, int64_t sequence, const char *id)
 
 /* ---- configuration ---- */
 
-static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err)
-{
-    char why[512];
-    if (rd_kafka_conf_set(conf, name, value, why, sizeof why) != RD_KAFKA_CONF_OK) {
-        bss_seterr(err, "kafka property %s: %s", name, why);
-        return BSS_ERR_INVALID;
-    }
-    return BSS_OK;
-}
-
 /* librdkafka's own warnings and errors, one line each on stderr: the tool's
  * stdout stays the events only. */
 static void log_cb(const rd_kafka_t *rk, int level, const char *facility, const char *buf)
@@ -130,55 +118,31 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *facility, const 
  * so they win). */
 static rd_kafka_conf_t *make_conf(const replay_source *src, char *err)
 {
-    static const char *const security[][2] = {
-        {"BSS_KAFKA_SECURITY_PROTOCOL", "security.protocol"},
-        {"BSS_KAFKA_SASL_MECHANISM", "sasl.mechanisms"},
-        {"BSS_KAFKA_SASL_USERNAME", "sasl.username"},
-        {"BSS_KAFKA_SASL_PASSWORD", "sasl.password"},
-        {"BSS_KAFKA_SSL_CA_LOCATION", "ssl.ca.location"},
-    };
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (conf == NULL) {
         bss_seterr(err, "out of memory");
         return NULL;
     }
     rd_kafka_conf_set_log_cb(conf, log_cb);
-    int rc = conf_set(conf, "bootstrap.servers", src->kafka_brokers, err);
+    int rc = bss_kafka_conf_set(conf, "bootstrap.servers", src->kafka_brokers, err);
     if (rc == BSS_OK)
-        rc = conf_set(conf, "client.id", "bssiot-replay", err);
+        rc = bss_kafka_conf_set(conf, "client.id", "bssiot-replay", err);
     /* librdkafka's assign() wants a group.id to exist; this consumer never
      * joins that group (no subscribe) and never commits to it. */
     if (rc == BSS_OK)
-        rc = conf_set(conf, "group.id", "bssiot-replay", err);
+        rc = bss_kafka_conf_set(conf, "group.id", "bssiot-replay", err);
     if (rc == BSS_OK)
-        rc = conf_set(conf, "enable.auto.commit", "false", err);
+        rc = bss_kafka_conf_set(conf, "enable.auto.commit", "false", err);
     if (rc == BSS_OK)
-        rc = conf_set(conf, "enable.auto.offset.store", "false", err);
+        rc = bss_kafka_conf_set(conf, "enable.auto.offset.store", "false", err);
     if (rc == BSS_OK)
-        rc = conf_set(conf, "enable.partition.eof", "false", err);
+        rc = bss_kafka_conf_set(conf, "enable.partition.eof", "false", err);
     /* Retention may move a low watermark between open and the first fetch:
      * go on from the new start rather than jump to the end. */
     if (rc == BSS_OK)
-        rc = conf_set(conf, "auto.offset.reset", "earliest", err);
-    for (size_t i = 0; rc == BSS_OK && i < sizeof security / sizeof security[0]; i++) {
-        const char *value = getenv(security[i][0]);
-        if (value != NULL && value[0] != '\0')
-            rc = conf_set(conf, security[i][1], value, err);
-    }
-    for (char **env = environ; rc == BSS_OK && env != NULL && *env != NULL; env++) {
-        if (strncmp(*env, PROPERTY_PREFIX, strlen(PROPERTY_PREFIX)) != 0)
-            continue;
-        const char *name_start = *env + strlen(PROPERTY_PREFIX);
-        const char *eq = strchr(name_start, '=');
-        char name[128];
-        size_t m = eq != NULL ? (size_t)(eq - name_start) : 0;
-        if (m == 0 || m >= sizeof name)
-            continue;
-        for (size_t i = 0; i < m; i++)
-            name[i] = name_start[i] == '_' ? '.' : (char)tolower((unsigned char)name_start[i]);
-        name[m] = '\0';
-        rc = conf_set(conf, name, eq + 1, err);
-    }
+        rc = bss_kafka_conf_set(conf, "auto.offset.reset", "earliest", err);
+    if (rc == BSS_OK)
+        rc = bss_kafka_conf_operator(conf, NULL, err);
     if (rc != BSS_OK) {
         rd_kafka_conf_destroy(conf);
         return NULL;
@@ -187,27 +151,6 @@ static rd_kafka_conf_t *make_conf(const replay_source *src, char *err)
 }
 
 /* ---- reading ---- */
-
-/* The bss-sequence header as a number; 0 when absent or not one. */
-static int64_t header_sequence(const rd_kafka_message_t *msg)
-{
-    rd_kafka_headers_t *headers = NULL;
-    const void *value = NULL;
-    size_t size = 0;
-    if (rd_kafka_message_headers(msg, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-        rd_kafka_header_get_last(headers, SEQUENCE_HEADER, &value, &size) !=
-            RD_KAFKA_RESP_ERR_NO_ERROR ||
-        value == NULL || size == 0 || size > 18)
-        return 0;
-    int64_t sequence = 0;
-    for (size_t i = 0; i < size; i++) {
-        char c = ((const char *)value)[i];
-        if (c < '0' || c > '9')
-            return 0;
-        sequence = sequence * 10 + (c - '0');
-    }
-    return sequence;
-}
 
 static void corrupt(replay_item *item, const kafka_part *part, int64_t offset, int64_t sequence)
 {
@@ -241,7 +184,7 @@ int replay_kafka_event_from_message(const void *payload, size_t len, int64_t hea
     }
     if (rc == BSS_OK && header_sequence != 0 && header_sequence != ev->sequence) {
         bss_seterr(err, "header %s %lld differs from the envelope's sequence %lld",
-                   SEQUENCE_HEADER, (long long)header_sequence, (long long)ev->sequence);
+                   BSS_KAFKA_SEQUENCE_HEADER, (long long)header_sequence, (long long)ev->sequence);
         rc = BSS_ERR_INVALID;
     }
     if (rc != BSS_OK) {
@@ -291,7 +234,7 @@ static int fetch_head(kafka_log *log, kafka_part *part, replay_item *item, char 
             rd_kafka_message_destroy(msg);
             return 2;
         }
-        int64_t header_seq = header_sequence(msg);
+        int64_t header_seq = bss_kafka_header_sequence(msg);
         bss_event *ev = NULL;
         char why[BSS_ERRLEN];
         int rc = replay_kafka_event_from_message(msg->payload, msg->len, header_seq,
