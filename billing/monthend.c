@@ -19,18 +19,6 @@
 
 /* ---- reading the rater's data ---------------------------------------- */
 
-/* The event's data as a JSON object, or NULL with err filled. */
-static cJSON *parse_data(const bss_event *ev, char *err)
-{
-    cJSON *d = cJSON_Parse(ev->data != NULL ? ev->data : "");
-    if (!cJSON_IsObject(d)) {
-        cJSON_Delete(d);
-        bss_seterr(err, "%s: data is not a JSON object", ev->type);
-        return NULL;
-    }
-    return d;
-}
-
 /* A required "YYYY-MM" member into out (BSS_PERIOD_LEN + 1 bytes). */
 static int read_period(const cJSON *d, const char *type, char *out, char *err)
 {
@@ -100,7 +88,7 @@ static int emit_text(bss_store *store, const bss_event *cause, const char *type,
 int billing_on_au_close_started(bss_log *log, bss_store *store, const bss_event *ev,
                                 char *err)
 {
-    cJSON *d = parse_data(ev, err);
+    cJSON *d = bss_jfield_event_data(ev, err);
     if (d == NULL)
         return BSS_ERR_INVALID;
     char period[BSS_PERIOD_LEN + 1];
@@ -141,7 +129,7 @@ typedef struct moved {
 
 static int parse_moved(const bss_event *ev, moved *m, char *err)
 {
-    cJSON *d = parse_data(ev, err);
+    cJSON *d = bss_jfield_event_data(ev, err);
     if (d == NULL)
         return BSS_ERR_INVALID;
     int rc = read_period(d, ev->type, m->period, err);
@@ -375,7 +363,7 @@ static int invoice_customer(void *ctx, const char *customer_id, const billing_ch
 int billing_on_au_close_completed(bss_log *log, bss_store *store, const bss_event *ev,
                                   char *err)
 {
-    cJSON *d = parse_data(ev, err);
+    cJSON *d = bss_jfield_event_data(ev, err);
     if (d == NULL)
         return BSS_ERR_INVALID;
     char period[BSS_PERIOD_LEN + 1];

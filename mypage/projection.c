@@ -237,18 +237,6 @@ static void bind_text_or_null(sqlite3_stmt *st, int col, const char *s)
         sqlite3_bind_null(st, col);
 }
 
-/* Parses ev->data as a JSON object, or NULL with err filled. */
-static cJSON *parse_data(const bss_event *ev, char *err)
-{
-    cJSON *data = ev->data != NULL ? cJSON_Parse(ev->data) : NULL;
-    if (!cJSON_IsObject(data)) {
-        cJSON_Delete(data);
-        bss_seterr(err, "%s %s: data is not a JSON object", ev->type, ev->id);
-        return NULL;
-    }
-    return data;
-}
-
 /* ---- customer ---------------------------------------------------------- */
 
 static int on_order_created(mypage_projection *p, const bss_event *ev, char *err)
@@ -306,7 +294,7 @@ static int on_status_changed(mypage_projection *p, const bss_event *ev, char *er
  * type, reason}. */
 static int on_order_outcome(mypage_projection *p, const bss_event *ev, int rejected, char *err)
 {
-    cJSON *data = parse_data(ev, err);
+    cJSON *data = bss_jfield_event_data(ev, err);
     if (data == NULL)
         return BSS_ERR_INVALID;
     char order_id[BSS_CEV_ID_MAX + 1], reason[64] = "";
@@ -382,7 +370,7 @@ static int parse_usage_period(const cJSON *item, usage_period *out, char *err)
  * late in the list does not leave the first ones applied. */
 static int on_usage_rated(mypage_projection *p, const bss_event *ev, char *err)
 {
-    cJSON *data = parse_data(ev, err);
+    cJSON *data = bss_jfield_event_data(ev, err);
     if (data == NULL)
         return BSS_ERR_INVALID;
     const cJSON *periods = cJSON_GetObjectItemCaseSensitive(data, "periods");
@@ -439,7 +427,7 @@ static int on_usage_rated(mypage_projection *p, const bss_event *ev, char *err)
 /* AuCloseStarted {period, customerPosition}: the period's usage is final. */
 static int on_au_close_started(mypage_projection *p, const bss_event *ev, char *err)
 {
-    cJSON *data = parse_data(ev, err);
+    cJSON *data = bss_jfield_event_data(ev, err);
     if (data == NULL)
         return BSS_ERR_INVALID;
     char period[BSS_PERIOD_LEN + 1];
@@ -466,7 +454,7 @@ static int on_au_close_started(mypage_projection *p, const bss_event *ev, char *
  * vat, total, status, issuedAt}: the invoice's summary. */
 static int on_invoice_issued(mypage_projection *p, const bss_event *ev, char *err)
 {
-    cJSON *data = parse_data(ev, err);
+    cJSON *data = bss_jfield_event_data(ev, err);
     if (data == NULL)
         return BSS_ERR_INVALID;
     char invoice_id[BSS_EVENT_SUBJECT_MAX + 1], customer_id[BSS_CEV_ID_MAX + 1];

@@ -23,18 +23,6 @@ int bss_cev_is_line_status(const char *s)
     return s != NULL && in_list(s, line_statuses, sizeof line_statuses / sizeof *line_statuses);
 }
 
-/* Parses ev->data; NULL with err filled when it is not a JSON object. */
-static cJSON *parse_data(const bss_event *ev, char *err)
-{
-    cJSON *data = ev->data != NULL ? cJSON_Parse(ev->data) : NULL;
-    if (!cJSON_IsObject(data)) {
-        cJSON_Delete(data);
-        bss_seterr(err, "%s %s: data is not a JSON object", ev->type, ev->id);
-        return NULL;
-    }
-    return data;
-}
-
 static int parse_line(const cJSON *line, const bss_event *ev, bss_cev_line *out, char *err)
 {
     int rc = bss_jfield_string(line, "customerId", out->customer_id, sizeof out->customer_id, err);
@@ -65,7 +53,7 @@ static int parse_line(const cJSON *line, const bss_event *ev, bss_cev_line *out,
 int bss_cev_parse_order_created(const bss_event *ev, bss_cev_order_created *out, char *err)
 {
     memset(out, 0, sizeof *out);
-    cJSON *data = parse_data(ev, err);
+    cJSON *data = bss_jfield_event_data(ev, err);
     if (data == NULL)
         return BSS_ERR_INVALID;
     int rc = bss_jfield_string(data, "orderId", out->order_id, sizeof out->order_id, err);
@@ -101,7 +89,7 @@ int bss_cev_parse_order_created(const bss_event *ev, bss_cev_order_created *out,
 int bss_cev_parse_status_changed(const bss_event *ev, bss_cev_status_changed *out, char *err)
 {
     memset(out, 0, sizeof *out);
-    cJSON *data = parse_data(ev, err);
+    cJSON *data = bss_jfield_event_data(ev, err);
     if (data == NULL)
         return BSS_ERR_INVALID;
     int rc = bss_jfield_string(data, "orderId", out->order_id, sizeof out->order_id, err);
@@ -130,7 +118,7 @@ int bss_cev_parse_status_changed(const bss_event *ev, bss_cev_status_changed *ou
 int bss_cev_parse_order_request(const bss_event *ev, bss_cev_order_request *out, char *err)
 {
     memset(out, 0, sizeof *out);
-    cJSON *data = parse_data(ev, err);
+    cJSON *data = bss_jfield_event_data(ev, err);
     if (data == NULL)
         return BSS_ERR_INVALID;
     int rc = bss_jfield_string(data, "orderId", out->order_id, sizeof out->order_id, err);

@@ -122,3 +122,14 @@ const cJSON *bss_jfield_object(const cJSON *obj, const char *name, char *err)
     }
     return v;
 }
+
+cJSON *bss_jfield_event_data(const bss_event *ev, char *err)
+{
+    cJSON *data = ev->data != NULL ? cJSON_Parse(ev->data) : NULL;
+    if (!cJSON_IsObject(data)) {
+        cJSON_Delete(data);
+        bss_seterr(err, "%s %s: data is not a JSON object", ev->type, ev->id);
+        return NULL;
+    }
+    return data;
+}

@@ -12,6 +12,8 @@
 #ifndef BSS_JSONFIELD_H
 #define BSS_JSONFIELD_H
 
+#include "envelope.h"
+
 #include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,5 +46,10 @@ int bss_jfield_time(const cJSON *obj, const char *name, int64_t *ms, char *text,
 
 /* The required member `name` as an object, or NULL with err filled. */
 const cJSON *bss_jfield_object(const cJSON *obj, const char *name, char *err);
+
+/* Parses ev->data, which must be a JSON object: the object (free with
+ * cJSON_Delete), or NULL with err filled ("<type> <id>: data is not a JSON
+ * object"). */
+cJSON *bss_jfield_event_data(const bss_event *ev, char *err);
 
 #endif
