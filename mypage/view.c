@@ -27,16 +27,16 @@ static const char *const READ_SQL[RS_COUNT] = {
     /* One row per line of the customer with its usage head, the usage of
      * the latest period and whether that period is closed: every join is a
      * primary-key lookup. */
-    "SELECT l.svc_cont_no, l.product_cd, l.product_nm, l.svc_cont_status, l.apn_cd,"
+    ("SELECT l.svc_cont_no, l.product_cd, l.product_nm, l.svc_cont_status, l.apn_cd,"
     " l.order_id, l.order_type, l.order_status, l.order_reason, l.customer_ms,"
     " h.latest_period, u.bytes, h.rater_ms, c.period IS NOT NULL"
     " FROM mypage_line l"
     " LEFT JOIN mypage_usage_line h ON h.svc_cont_no = l.svc_cont_no"
     " LEFT JOIN mypage_usage u ON u.svc_cont_no = l.svc_cont_no AND u.period = h.latest_period"
     " LEFT JOIN mypage_closed_period c ON c.period = h.latest_period"
-    " WHERE l.customer_id = ?1 ORDER BY l.svc_cont_no",
-    "SELECT invoice_id, period, total, status, billing_ms FROM mypage_invoice"
-    " WHERE customer_id = ?1 ORDER BY period, invoice_id",
+    " WHERE l.customer_id = ?1 ORDER BY l.svc_cont_no"),
+    ("SELECT invoice_id, period, total, status, billing_ms FROM mypage_invoice"
+    " WHERE customer_id = ?1 ORDER BY period, invoice_id"),
 };
 
 struct mypage_reader {
