@@ -104,8 +104,11 @@ class LinesAndOrders(unittest.TestCase):
         rater = wait_until(lambda: self.rater(svc), what="rater info")
         self.assertEqual((rater["useYn"], rater["apnCd"], rater["customerId"]),
                          ("Y", "iot.tracker", line["customerId"]))
-        billing = wait_until(lambda: (lambda r: r.json() if r.status == 200 else None)(
-            self.system.call("GET", f"/billings/{svc}")), what="charge info")
+        # Charge info (from OrderCreated) and its first status record (from
+        # LineStatusChanged) are two events: wait for both.
+        billing = wait_until(lambda: (lambda r: r.json() if r.status == 200 and
+                                      r.json()["statusHistory"] else None)(
+            self.system.call("GET", f"/billings/{svc}")), what="charge info and its status")
         self.assertEqual((billing["productCd"], billing["productTarif"], billing["includedMb"],
                           billing["perMbRate"]), ("IOT-PLUS", 9900, 1024, 10))
         self.assertEqual([h["status"] for h in billing["statusHistory"]], ["ACTIVE"])

@@ -42,8 +42,12 @@ class Usage(unittest.TestCase):
             "effectiveAt": opened})
         self.assertEqual(resp.status, 201, resp)
         svc = resp.json()["svcContNo"]
-        wait_until(lambda: self.system.call("GET", f"/raters/{svc}").status == 200,
-                   what="rater info")
+        # The rater learns of the line (RaterCreated) and of its ACTIVE status
+        # (LineStatusChanged) from two events: usage is rated only after both.
+        def active_in_rater():
+            resp = self.system.call("GET", f"/raters/{svc}")
+            return resp.status == 200 and len(resp.json().get("statusHistory", [])) > 0
+        wait_until(active_in_rater, what="rater info with the line's status")
         return svc
 
     def upload(self, name, body, content_type="text/csv"):
