@@ -369,8 +369,11 @@ class KafkaReplayTest(unittest.TestCase):
             resp = call("POST", f"/customers/{svc}/orders",
                         {"type": "SUSPEND", "effectiveAt": f"2026-10-{when}T00:00:00+09:00"})
             assert resp.status == 202, resp
-        wait_until(lambda: all(call("GET", f"/raters/{svc}").status == 200 for svc in cls.lines),
-                   timeout=30, what="the rater to know every line")
+        def known(svc):  # the line and its ACTIVE status: two events, two partitions' worth
+            resp = call("GET", f"/raters/{svc}")
+            return resp.status == 200 and len(resp.json().get("statusHistory", [])) > 0
+        wait_until(lambda: all(known(svc) for svc in cls.lines),
+                   timeout=30, what="the rater to know every line and its status")
         rows = [f"kp-{i},{svc},iot.fleet,2026-10-0{i + 2}T08:00:00+09:00,{(i + 1) * 1000000}"
                 for i, svc in enumerate(cls.lines)]
         body = "recordId,svcContNo,apnCd,usageStart,bytes\n" + "\n".join(rows) + "\n"
