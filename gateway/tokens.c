@@ -1,6 +1,7 @@
 #include "tokens.h"
 
 #include "bss_error.h"
+#include "isotime.h"
 #include "sqlutil.h"
 
 #include <openssl/crypto.h>
@@ -11,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 
 #define HASH_LEN 32
 #define CACHE_SLOTS 1024
@@ -51,20 +51,6 @@ int gw_role_parse(const char *name, gw_role *out)
         }
     }
     return BSS_ERR_INVALID;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int sha256(const char *text, size_t len, unsigned char out[HASH_LEN])
@@ -229,7 +215,7 @@ int gw_tokens_create(gw_tokens *t, gw_role role, const char *customer_id, const 
         bss_seterr(err, "SHA-256 failed");
         return BSS_ERR;
     }
-    int64_t created = now_ms();
+    int64_t created = bss_now_ms();
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&t->lock);
     int rc = bss_sql_prepare(t->db,
@@ -277,7 +263,7 @@ int gw_tokens_revoke(gw_tokens *t, const char *token_id, char *err)
                              &st, "token revoke", err);
     if (rc == BSS_OK) {
         sqlite3_bind_text(st, 1, token_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, now_ms());
+        sqlite3_bind_int64(st, 2, bss_now_ms());
         rc = bss_sql_step_done(t->db, st, "token revoke", &changed, err); /* finalizes st */
     }
     if (rc == BSS_OK && changed == 0) {
@@ -420,7 +406,7 @@ static int load(gw_tokens *t, const char *id, struct cached *slot, char *err)
     bss_sql_copy_text(t->by_id, 2, slot->who.customer_id, sizeof slot->who.customer_id);
     slot->revoked = sqlite3_column_int64(t->by_id, 3) != 0;
     snprintf(slot->who.token_id, sizeof slot->who.token_id, "%s", id);
-    slot->loaded_ms = mono_ms();
+    slot->loaded_ms = bss_monotonic_ms();
     slot->used = 1;
     sqlite3_reset(t->by_id);
     return BSS_OK;
@@ -442,7 +428,7 @@ int gw_tokens_verify(gw_tokens *t, const char *token, gw_principal *who, char *e
     struct cached *slot = &t->cache[slot_of(id)];
     int rc = BSS_OK;
     if (!slot->used || strcmp(slot->who.token_id, id) != 0 ||
-        mono_ms() - slot->loaded_ms >= t->cache_ms)
+        bss_monotonic_ms() - slot->loaded_ms >= t->cache_ms)
         rc = load(t, id, slot, err);
     if (rc == BSS_OK &&
         (slot->revoked || CRYPTO_memcmp(slot->hash, presented, HASH_LEN) != 0))

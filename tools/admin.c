@@ -17,6 +17,7 @@
  * Exit status: 0 done, 1 failure, 2 usage error.
  */
 #include "bss_error.h"
+#include "isotime.h"
 #include "tokens.h"
 
 #include <cjson/cJSON.h>
@@ -26,7 +27,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <time.h>
 
 struct options {
     const char *role, *customer, *label, *data_dir, *db;
@@ -81,21 +81,16 @@ static int parse(int argc, char **argv, struct options *o)
     return BSS_OK;
 }
 
+/* A time for the listing: ISO-8601 with the offset of BSS_TZ, or "-". */
 static void iso_time(int64_t ms, char *out, size_t len)
 {
-    if (ms == 0) {
+    if (ms == 0 || bss_time_format(ms, out, len) != BSS_OK)
         snprintf(out, len, "-");
-        return;
-    }
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 static cJSON *info_json(const gw_token_info *info)
 {
-    char created[32], revoked[32];
+    char created[BSS_TIME_LEN + 1], revoked[BSS_TIME_LEN + 1];
     iso_time(info->created_ms, created, sizeof created);
     iso_time(info->revoked_ms, revoked, sizeof revoked);
     cJSON *o = cJSON_CreateObject();
@@ -163,7 +158,7 @@ static int list_tokens(gw_tokens *t, const struct options *o)
             rc = print_json(info_json(&rows[i]));
             continue;
         }
-        char created[32], revoked[32];
+        char created[BSS_TIME_LEN + 1], revoked[BSS_TIME_LEN + 1];
         iso_time(rows[i].created_ms, created, sizeof created);
         iso_time(rows[i].revoked_ms, revoked, sizeof revoked);
         printf("%s  %-9s  %-16s  created %s  revoked %s  %s\n", rows[i].token_id,
@@ -188,6 +183,11 @@ static int revoke_token(gw_tokens *t, const char *id)
 
 int main(int argc, char **argv)
 {
+    const char *zone = getenv("BSS_TZ");
+    if (bss_time_set_zone(zone != NULL && zone[0] != '\0' ? zone : "Asia/Seoul") != BSS_OK) {
+        fputs("bssiot-admin: BSS_TZ is not a time zone\n", stderr);
+        return 1;
+    }
     struct options o;
     if (parse(argc, argv, &o) != BSS_OK || o.npositional < 2 ||
         strcmp(o.positional[0], "token") != 0)
