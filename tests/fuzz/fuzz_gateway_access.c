@@ -6,10 +6,14 @@
  *
  * Input: "<role digit><customer>\n<method>\n<path>\n<query>\n<body>".
  * Invariants checked: a customer is never allowed a path of another
- * customer's my page, and an operator is always allowed.
+ * customer's my page, and an operator is always allowed. The request line's
+ * first field is also presented as a bearer token to a token store (in
+ * memory, with no token in it): nothing may verify.
  */
 #include "access.h"
+#include "bss_error.h"
 #include "idempotency.h"
+#include "tokens.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,6 +31,17 @@ static char *field(const char **p, const char *end)
     s[n] = '\0';
     *p += nl ? n + 1 : n;
     return s;
+}
+
+/* One empty store for the whole run: opening SQLite per input would drown
+ * the fuzzer in set-up. */
+static gw_tokens *empty_store(void)
+{
+    static gw_tokens *store;
+    char err[BSS_ERRLEN];
+    if (store == NULL && gw_tokens_open(":memory:", 0, &store, err) != BSS_OK)
+        abort();
+    return store;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -49,6 +64,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     (void)gw_access_owned_by(p, (size_t)(end - p), who.customer_id);
     (void)gw_idem_key_valid(query);
+    gw_principal presented;
+    if (gw_tokens_verify(empty_store(), customer, &presented, NULL) != BSS_ERR_NOTFOUND)
+        abort();
     free(customer);
     free(method);
     free(path);
