@@ -19,7 +19,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _port_free(port):
+    """Whether a server could listen on port now. SO_REUSEADDR as the
+    services' listeners use it: connections in TIME_WAIT (thousands after
+    the Kafka and chaos tests) do not make a port busy for a listener."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
             return True
