@@ -637,15 +637,16 @@ gw_upstream_result gw_upstream_exchange(gw_upstream_pool *pool, const gw_upstrea
         int64_t deadline = bss_monotonic_ns() + (int64_t)rq->timeout_ms * 1000000;
         struct iovec iov[2] = {{head, head_len}, {(void *)rq->body, rq->body_len}};
         int sent = send_all(fd, iov, rq->send_body && rq->body_len > 0 ? 2 : 1, deadline);
-        if (sent != 0) {
+        if (sent == -2) {
             close(fd);
-            if (sent == -1 && reused)
-                continue; /* the upstream closed it while idle: once more, fresh */
-            set_detail(detail, dlen, "%s",
-                       sent == -2 ? "sending the request timed out" : "sending the request failed");
-            result = sent == -2 ? GW_UPSTREAM_TIMEOUT : GW_UPSTREAM_UNAVAILABLE;
+            set_detail(detail, dlen, "%s", "sending the request timed out");
+            result = GW_UPSTREAM_TIMEOUT;
             break;
         }
+        /* A failed write is not yet a failed exchange: an upstream may answer
+         * early (413 for a body over its limit) and close while the rest is
+         * still on the way. Whatever answer it sent is read below; only when
+         * there is none does the failed write count. */
         r->fd = fd;
         r->mem = NULL;
         r->mem_len = 0;
@@ -654,7 +655,15 @@ gw_upstream_result gw_upstream_exchange(gw_upstream_pool *pool, const gw_upstrea
         r->received = 0;
         int reusable = 0, got_nothing = 0;
         result = read_answer(r, answer, status, &reusable, &got_nothing, detail, dlen);
-        if (result == GW_UPSTREAM_OK && reusable) {
+        if (sent != 0 && result != GW_UPSTREAM_OK && got_nothing) {
+            close(fd);
+            if (reused)
+                continue; /* the upstream closed it while idle: once more, fresh */
+            set_detail(detail, dlen, "%s", "sending the request failed");
+            result = GW_UPSTREAM_UNAVAILABLE;
+            break;
+        }
+        if (result == GW_UPSTREAM_OK && reusable && sent == 0) {
             pool_put(pool, u.authority, fd);
         } else {
             close(fd);

@@ -7,6 +7,7 @@ fixed time and hoping.
 """
 import atexit
 import os
+import random
 import shutil
 import signal
 import socket
@@ -16,16 +17,56 @@ import tempfile
 import time
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def port_free(port):
+    """Whether a server could listen on 127.0.0.1:port now. SO_REUSEADDR as
+    the services' listeners use it: connections in TIME_WAIT (thousands
+    after the Kafka and chaos tests) do not make a port busy for a
+    listener."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_port_block(size=1):
+    """A base port such that base .. base+size-1 are all free right now.
+
+    Taken below the kernel's ephemeral range on purpose: a port handed out
+    by bind(0) is also what the next outgoing connection (a Kafka client, a
+    test's own HTTP call) or a mock broker of a test running in parallel may
+    take between the check here and the service's own bind, which then
+    fails. Below the range only another test's listener can collide, and
+    the random choice over ~20k ports makes that rare."""
+    rng = random.SystemRandom()
+    high = min(_ephemeral_low(), 65000) - size
+    low = 10000 if high > 12000 else 1024
+    for _ in range(500):
+        base = rng.randrange(low, high)
+        if all(port_free(base + i) for i in range(size)):
+            return base
+    raise RuntimeError("no block of free ports")
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_port_block(1)
 
 
-def wait_until(condition, timeout=20.0, interval=0.02, what="condition"):
+def wait_until(condition, timeout=20.0, interval=0.02, what="condition", fatal=()):
     """Polls condition() until it returns a truthy value, which is returned.
-    Raises AssertionError naming `what` when the deadline passes."""
+    Raises AssertionError naming `what` when the deadline passes; an
+    exception of a `fatal` type raised by condition() ends the wait at once."""
     deadline = time.monotonic() + timeout
     last_error = None
     while True:
@@ -33,6 +74,8 @@ def wait_until(condition, timeout=20.0, interval=0.02, what="condition"):
             value = condition()
             if value:
                 return value
+        except fatal:
+            raise
         except Exception as exc:  # the thing polled may not exist yet
             last_error = exc
         if time.monotonic() > deadline:
@@ -49,6 +92,10 @@ def query(db_path, sql, params=()):
         return con.execute(sql, params).fetchall()
     finally:
         con.close()
+
+
+class ProcessExited(AssertionError):
+    """A process a test waits on has exited."""
 
 
 class Processes:
@@ -78,6 +125,14 @@ class Processes:
         log.close()
         self.procs[name] = proc
         return proc
+
+    def check_running(self, name):
+        """Raises ProcessExited, with the end of its log, when `name` has
+        exited (a wait on it could never succeed)."""
+        proc = self.procs.get(name)
+        if proc is not None and proc.poll() is not None:
+            tail = "\n".join(self.log_of(name).splitlines()[-15:])
+            raise ProcessExited(f"{name} exited with status {proc.returncode}:\n{tail}")
 
     def kill9(self, name):
         proc = self.procs[name]

@@ -10,7 +10,8 @@ import socket
 import subprocess
 import threading
 
-from harness import Processes, query, wait_until
+from harness import ProcessExited, Processes, query, wait_until
+from harness import free_port_block as harness_free_port_block
 
 # Service name -> offset of its port from the gateway's (as bssiot does it).
 PORT_OFFSETS = {"gateway": 0, "customer": 1, "rater": 2, "billing": 3, "settlement": 4,
@@ -18,28 +19,9 @@ PORT_OFFSETS = {"gateway": 0, "customer": 1, "rater": 2, "billing": 3, "settleme
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _port_free(port):
-    """Whether a server could listen on port now. SO_REUSEADDR as the
-    services' listeners use it: connections in TIME_WAIT (thousands after
-    the Kafka and chaos tests) do not make a port busy for a listener."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
 def free_port_block(size=len(PORT_OFFSETS)):
     """A base port such that base .. base+size-1 are all free right now."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + size < 65000 and all(_port_free(base + i) for i in range(size)):
-            return base
-    raise RuntimeError("no block of free ports")
+    return harness_free_port_block(size)
 
 
 class Response:
@@ -241,15 +223,18 @@ class System:
         for name in names:
             self.wait_ready(name, timeout=timeout)
 
+    def _answers(self, name, path):
+        self.procs.check_running(name)
+        return http_request(self.service_port(name), "GET", path, timeout=2).status == 200
+
     def wait_healthy(self, name, timeout=20):
-        wait_until(lambda: http_request(self.service_port(name), "GET", "/healthz",
-                                        timeout=2).status == 200,
-                   timeout=timeout, what=f"{name} to answer /healthz")
+        wait_until(lambda: self._answers(name, "/healthz"),
+                   timeout=timeout, what=f"{name} to answer /healthz",
+                   fatal=ProcessExited)
 
     def wait_ready(self, name, timeout=20):
-        wait_until(lambda: http_request(self.service_port(name), "GET", "/readyz",
-                                        timeout=2).status == 200,
-                   timeout=timeout, what=f"{name} to be ready")
+        wait_until(lambda: self._answers(name, "/readyz"),
+                   timeout=timeout, what=f"{name} to be ready", fatal=ProcessExited)
 
     def kill9(self, name):
         self.procs.kill9(name)

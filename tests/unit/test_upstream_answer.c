@@ -2,14 +2,23 @@
  * test_upstream_answer.c - how the gateway's upstream client
  * (gateway/upstream.h) reads an answer: Content-Length, chunked and
  * close-delimited bodies, interim 1xx answers, which headers it hands on,
- * when the connection may be reused, and what it refuses. The client's
- * sockets, pooling and timeouts are exercised end to end by the gateway
+ * when the connection may be reused, and what it refuses; and, over a real
+ * loopback socket, that an answer sent early (before the request body was
+ * read) is relayed even though writing the rest of the body failed. The
+ * client's pooling and timeouts are exercised end to end by the gateway
  * integration test (tests/integration/test_gateway.py).
  */
 #include "check.h"
 #include "upstream.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static check_counts counts;
 
@@ -47,6 +56,82 @@ static gw_upstream_result parse(const char *text, struct got *g, int *status, in
     *status = 0;
     *reusable = -1;
     return gw_upstream_parse_answer(text, strlen(text), &a, status, reusable);
+}
+
+/* An upstream that reads only the request head, answers 413 and closes
+ * with the body unread (so the kernel resets the connection), as a
+ * service refusing a body over its limit does. */
+struct early_server {
+    int listen_fd;
+    int port;
+};
+
+static void *answer_early(void *arg)
+{
+    struct early_server *srv = arg;
+    int fd = accept(srv->listen_fd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    char head[4096];
+    size_t have = 0;
+    while (have < sizeof head - 1) {
+        ssize_t n = recv(fd, head + have, sizeof head - 1 - have, 0);
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        head[have] = '\0';
+        if (strstr(head, "\r\n\r\n") != NULL)
+            break;
+    }
+    static const char answer[] = "HTTP/1.1 413 Payload Too Large\r\n"
+                                 "Content-Type: application/problem+json\r\n"
+                                 "Content-Length: 20\r\nConnection: close\r\n\r\n"
+                                 "{\"code\":\"TOO_LARGE\"}";
+    ssize_t w = send(fd, answer, sizeof answer - 1, MSG_NOSIGNAL);
+    (void)w;
+    close(fd);
+    return NULL;
+}
+
+static void check_early_answer_is_relayed(void)
+{
+    struct early_server srv = {.listen_fd = socket(AF_INET, SOCK_STREAM, 0)};
+    CHECK(&counts, srv.listen_fd >= 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof addr;
+    CHECK(&counts, bind(srv.listen_fd, (struct sockaddr *)&addr, sizeof addr) == 0 &&
+                       listen(srv.listen_fd, 1) == 0 &&
+                       getsockname(srv.listen_fd, (struct sockaddr *)&addr, &alen) == 0);
+    srv.port = ntohs(addr.sin_port);
+    pthread_t thread;
+    CHECK(&counts, pthread_create(&thread, NULL, answer_early, &srv) == 0);
+
+    /* Far more than the socket buffers hold, so the write is still going
+     * when the upstream closes. */
+    size_t body_len = 16u << 20;
+    char *body = malloc(body_len);
+    CHECK(&counts, body != NULL);
+    memset(body, 'x', body_len);
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", srv.port);
+    gw_upstream_pool *pool = gw_upstream_pool_new(2);
+    gw_upstream_request rq = {.base = base, .method = "POST", .target = "/customers",
+                              .send_body = 1, .body = body, .body_len = body_len,
+                              .timeout_ms = 10000};
+    struct got g = {.stop_after = 0};
+    gw_upstream_answer a = {on_header, on_body, &g};
+    int status = 0;
+    char detail[128];
+    gw_upstream_result rc = gw_upstream_exchange(pool, &rq, &a, &status, detail, sizeof detail);
+    CHECK(&counts, rc == GW_UPSTREAM_OK);
+    CHECK(&counts, status == 413);
+    CHECK(&counts, strcmp(g.body, "{\"code\":\"TOO_LARGE\"}") == 0);
+    if (rc != GW_UPSTREAM_OK)
+        fprintf(stderr, "exchange: %d %s\n", (int)rc, detail);
+    pthread_join(thread, NULL);
+    gw_upstream_pool_free(pool);
+    free(body);
+    close(srv.listen_fd);
 }
 
 int main(void)
@@ -132,5 +217,7 @@ int main(void)
     CHECK(&counts, !gw_upstream_supports("http://user@host:1"));
     CHECK(&counts, !gw_upstream_supports("http://host:port"));
     CHECK(&counts, !gw_upstream_supports("http://"));
+
+    check_early_answer_is_relayed();
     return CHECK_DONE(&counts);
 }
