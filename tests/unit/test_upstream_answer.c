@@ -111,6 +111,8 @@ static void check_early_answer_is_relayed(void)
     size_t body_len = 16u << 20;
     char *body = malloc(body_len);
     CHECK(&counts, body != NULL);
+    if (body == NULL)
+        return;
     memset(body, 'x', body_len);
     char base[64];
     snprintf(base, sizeof base, "http://127.0.0.1:%d", srv.port);
