@@ -64,7 +64,8 @@ static int on_order_created(billing_handler_ctx *c, bss_store *store, const bss_
     return rc;
 }
 
-const char *const BILLING_HANDLED_TYPES[] = {"OrderCreated", "LineStatusChanged", "UsageMoved",
+const char *const BILLING_HANDLED_TYPES[] = {"OrderCreated",   "LineStatusChanged",
+                                              "OrdersClosed",   "UsageMoved",
                                               "AuCloseStarted", "AuCloseCompleted"};
 const size_t BILLING_HANDLED_TYPE_COUNT =
     sizeof BILLING_HANDLED_TYPES / sizeof BILLING_HANDLED_TYPES[0];
@@ -76,6 +77,8 @@ int billing_handle_event(void *ctx, bss_store *store, const bss_event *ev, char 
         return on_order_created(c, store, ev, err);
     if (strcmp(ev->type, "LineStatusChanged") == 0)
         return bss_statushistory_apply(store, ev, "ChargeStatusRecorded", err);
+    if (strcmp(ev->type, "OrdersClosed") == 0)
+        return billing_on_orders_closed(ev, store, err);
     if (strcmp(ev->type, "UsageMoved") == 0)
         return billing_on_usage_moved(c->log, &c->calendar, store, ev, err);
     if (strcmp(ev->type, "AuCloseStarted") == 0)

@@ -94,10 +94,34 @@ static const char LEDGER_SCHEMA[] =
     "CREATE TRIGGER IF NOT EXISTS invoice_line_final_d BEFORE DELETE ON invoice_line"
     " BEGIN SELECT RAISE(ABORT, 'invoices are final'); END;";
 
+/* The customer service's OrdersClosed barriers seen (monthend.h). A store
+ * from before the barrier existed gets one for each close it holds: those
+ * closes were started without one and must not wait for it. */
+static const char ORDERS_CLOSED_SCHEMA[] =
+    "CREATE TABLE orders_closed("
+    " period TEXT PRIMARY KEY,"
+    " event_id TEXT NOT NULL,"
+    " closed_ms INTEGER NOT NULL);"
+    "INSERT INTO orders_closed(period, event_id, closed_ms)"
+    " SELECT period, event_id, started_ms FROM au_close;";
+
 int billing_ledger_schema(sqlite3 *db, char *err)
 {
-    const char *const parts[] = {LEDGER_SCHEMA};
-    return bss_sql_exec_all(db, parts, 1, "ledger schema", err);
+    sqlite3_stmt *st = NULL;
+    int rc = bss_sql_prepare(db,
+                             "SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                             " AND name = 'orders_closed'",
+                             &st, "ledger schema", err);
+    if (rc != BSS_OK)
+        return rc;
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        bss_seterr(err, "ledger schema: %s", sqlite3_errmsg(db));
+        return BSS_ERR_IO;
+    }
+    const char *const parts[] = {LEDGER_SCHEMA, ORDERS_CLOSED_SCHEMA};
+    return bss_sql_exec_all(db, parts, step == SQLITE_ROW ? 1 : 2, "ledger schema", err);
 }
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -159,6 +183,37 @@ int billing_close_insert(sqlite3 *db, const char *period, int64_t customer_posit
     sqlite3_bind_text(st, 3, event_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, started_ms);
     return bss_sqlc_step_done(db, st, "ledger insert au_close", inserted, err);
+}
+
+int billing_orders_closed_insert(sqlite3 *db, const char *period, const char *event_id,
+                                 int64_t closed_ms, char *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(db,
+                     "INSERT OR IGNORE INTO orders_closed(period, event_id, closed_ms)"
+                     " VALUES(?1, ?2, ?3)",
+                     &st, err);
+    if (rc != BSS_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, event_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, closed_ms);
+    return bss_sqlc_step_done(db, st, "ledger insert orders_closed", NULL, err);
+}
+
+int billing_orders_closed(sqlite3 *db, const char *period, int *closed, char *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(db, "SELECT 1 FROM orders_closed WHERE period = ?1", &st, err);
+    if (rc != BSS_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return bss_sqlc_fail(db, st, "ledger select orders_closed", err);
+    *closed = step == SQLITE_ROW;
+    bss_sqlc_done(st);
+    return BSS_OK;
 }
 
 int billing_close_position(sqlite3 *db, const char *period, int64_t *position, char *err)

@@ -7,6 +7,9 @@
  *
  *   au_close(period PRIMARY KEY, customer_position, event_id, started_ms)
  *       one row per AuCloseStarted; the first one of a period is kept.
+ *   orders_closed(period PRIMARY KEY, event_id, closed_ms)
+ *       one row per customer OrdersClosed: the period's status changes
+ *       are all in the status history (monthend.h).
  *   usage_moved(svc_cont_no, period, customer_id, usage_bytes, records,
  *               event_id, moved_ms, PRIMARY KEY(svc_cont_no, period))
  *       every UsageMoved applied, charged or not: the lines of the close.
@@ -110,6 +113,15 @@ int billing_close_insert(sqlite3 *db, const char *period, int64_t customer_posit
 /* The period's close: its customerPosition into *position. BSS_OK,
  * BSS_ERR_NOTFOUND (no AuCloseStarted for it; err untouched) or BSS_ERR_IO. */
 int billing_close_position(sqlite3 *db, const char *period, int64_t *position, char *err);
+
+/* Records the customer service's OrdersClosed for period (the first is
+ * kept). */
+int billing_orders_closed_insert(sqlite3 *db, const char *period, const char *event_id,
+                                 int64_t closed_ms, char *err);
+
+/* *closed = 1 when the customer service's OrdersClosed for period was
+ * applied, else 0. */
+int billing_orders_closed(sqlite3 *db, const char *period, int *closed, char *err);
 
 /* Records that the line's usage for the period was moved. *inserted (may
  * be NULL) is 0 when it was recorded before (nothing changes). */

@@ -118,6 +118,19 @@ int billing_on_au_close_started(bss_log *log, bss_store *store, const bss_event 
     return rc;
 }
 
+/* ---- OrdersClosed (customer stream) ----------------------------------- */
+
+int billing_on_orders_closed(const bss_event *ev, bss_store *store, char *err)
+{
+    bss_period p;
+    if (bss_period_parse(ev->subject, &p) != BSS_OK) {
+        bss_seterr(err, "OrdersClosed about '%s', not a period", ev->subject);
+        return BSS_ERR_INVALID;
+    }
+    return billing_orders_closed_insert(bss_store_db(store), ev->subject, ev->id, ev->time_ms,
+                                        err);
+}
+
 /* ---- UsageMoved ------------------------------------------------------- */
 
 typedef struct moved {
@@ -203,24 +216,26 @@ int billing_on_usage_moved(bss_log *log, charge_calendar *calendar, bss_store *s
     sqlite3 *db = bss_store_db(store);
     const char *no = ev->subject;
 
-    /* Causality first: the status history must hold every change the rater
-     * knew of when it closed the period. */
-    int64_t close_position = 0, applied = 0;
+    /* Causality first: the status history must hold every order the
+     * customer service accepted for the period, which the customer's
+     * OrdersClosed barrier vouches for. */
+    int64_t close_position = 0;
     rc = billing_close_position(db, m.period, &close_position, err);
     if (rc == BSS_ERR_NOTFOUND) {
         bss_seterr(err, "UsageMoved %s: no AuCloseStarted for period %s", no, m.period);
         bss_log_error(log, "%s", err);
         return BSS_ERR_INVALID;
     }
+    int orders_closed = 0;
     if (rc == BSS_OK)
-        rc = bss_store_inbox_get(store, "customer", 0, &applied, err);
+        rc = billing_orders_closed(db, m.period, &orders_closed, err);
     if (rc != BSS_OK)
         return rc;
-    if (applied < close_position) {
+    if (!orders_closed) {
         bss_seterr(err,
-                   "UsageMoved %s %s: waiting for the customer stream to reach %" PRId64
-                   " (applied %" PRId64 ")",
-                   no, m.period, close_position, applied);
+                   "UsageMoved %s %s: waiting for the customer stream's OrdersClosed of the"
+                   " period",
+                   no, m.period);
         return BSS_ERR_BUSY;
     }
 

@@ -4,12 +4,15 @@
  *
  *   AuCloseStarted {period, customerPosition}      subject = period
  *       records the close (the first one of a period is kept). Emits nothing.
+ *   OrdersClosed {period}   (customer stream)        subject = period
+ *       records the customer service's barrier: every order it accepted
+ *       for the period precedes this event in its stream, so billing's
+ *       status history now holds all of them. Emits nothing.
  *   UsageMoved {period, customerId, usageBytes, records}   subject = svcContNo
- *       1. causality: while billing's applied position in the customer
- *          stream is below the close's customerPosition, returns
+ *       1. causality: until the period's OrdersClosed was applied, returns
  *          BSS_ERR_BUSY (the consumer retries it later; the customer stream
  *          goes on being applied meanwhile), so billing's status history
- *          holds every status change the rater knew of at close time;
+ *          holds every status change of the period;
  *       2. records the moved line (a second UsageMoved for the same line and
  *          period changes nothing and emits nothing);
  *       3. computes the charge (charges.h) from charge info and billing's
@@ -57,6 +60,7 @@
  * UsageMoved events (a zeroed one is filled on first use). Returns BSS_OK,
  * BSS_ERR_INVALID (permanent, see above), BSS_ERR_BUSY (UsageMoved ahead of the customer stream: retry later) or
  * BSS_ERR_IO / BSS_ERR_NOMEM (transient); err filled. */
+int billing_on_orders_closed(const bss_event *ev, bss_store *store, char *err);
 int billing_on_au_close_started(bss_log *log, bss_store *store, const bss_event *ev,
                                 char *err);
 int billing_on_usage_moved(bss_log *log, charge_calendar *calendar, bss_store *store,

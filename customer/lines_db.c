@@ -391,7 +391,7 @@ int lines_db_list_orders(sqlite3 *db, const char *svc_cont_no, cJSON **items, ch
     return BSS_OK;
 }
 
-int lines_db_close_period(sqlite3 *db, const char *period, char *err)
+int lines_db_close_period(sqlite3 *db, const char *period, int *closed_now, char *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = prepare(db, "INSERT INTO closed_periods(period) VALUES(?1) ON CONFLICT DO NOTHING",
@@ -399,7 +399,10 @@ int lines_db_close_period(sqlite3 *db, const char *period, char *err)
     if (rc != BSS_OK)
         return rc;
     sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
-    return finish(db, st, "close period", err);
+    rc = finish(db, st, "close period", err);
+    if (rc == BSS_OK && closed_now != NULL)
+        *closed_now = sqlite3_changes(db) > 0;
+    return rc;
 }
 
 int lines_db_period_closed(sqlite3 *db, int64_t effective_ms, char *err)

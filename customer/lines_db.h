@@ -59,8 +59,9 @@ int lines_db_list_by_customer(sqlite3 *db, const char *customer_id, int64_t offs
                               cJSON **items, int64_t *total, char *err);
 
 /* Records that AU close started for period "YYYY-MM": orders effective in
- * it are refused from now on. Idempotent. */
-int lines_db_close_period(sqlite3 *db, const char *period, char *err);
+ * it are refused from now on. Idempotent: *closed_now (may be NULL) is 1
+ * only on the call that closed it. */
+int lines_db_close_period(sqlite3 *db, const char *period, int *closed_now, char *err);
 
 /* 1 when the period containing effective_ms (billing time zone) is closed,
  * 0 when open, < 0 on a store error. */

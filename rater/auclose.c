@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define AWAIT_POLL_MS 20
+
 struct au_closer {
     bss_store *store;
     int chunk;
@@ -37,7 +39,8 @@ int au_close_status(sqlite3 *db, const char *period, cJSON **out, char *err)
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db,
                            "SELECT status, requested_ms, completed_ms, line_count, moved_count,"
-                           " customer_position, total_bytes FROM au_close WHERE period = ?1",
+                           " customer_position, total_bytes, orders_closed FROM au_close"
+                           " WHERE period = ?1",
                            -1, &st, NULL) != SQLITE_OK) {
         bss_seterr(err, "prepare: %s", sqlite3_errmsg(db));
         return BSS_ERR_IO;
@@ -54,6 +57,7 @@ int au_close_status(sqlite3 *db, const char *period, cJSON **out, char *err)
         cJSON_AddNumberToObject(o, "movedCount", (double)sqlite3_column_int64(st, 4));
         cJSON_AddNumberToObject(o, "customerPosition", (double)sqlite3_column_int64(st, 5));
         usage_add_count(o, "totalBytes", sqlite3_column_int64(st, 6));
+        cJSON_AddBoolToObject(o, "ordersClosed", sqlite3_column_int(st, 7) != 0);
         *out = o;
         rc = BSS_OK;
     }
@@ -89,7 +93,8 @@ int au_close_request(au_closer *c, const char *period_text, cJSON **status_json,
         if (rc == BSS_OK &&
             sqlite3_prepare_v2(db,
                                "INSERT INTO au_close(period, status, requested_ms,"
-                               " customer_position) VALUES(?1, 'CLOSING', ?2, ?3)",
+                               " customer_position, orders_closed)"
+                               " VALUES(?1, 'CLOSING', ?2, ?3, 0)",
                                -1, &st, NULL) == SQLITE_OK) {
             sqlite3_bind_text(st, 1, period_text, -1, SQLITE_STATIC);
             sqlite3_bind_int64(st, 2, bss_now_ms());
@@ -128,6 +133,24 @@ int au_close_request(au_closer *c, const char *period_text, cJSON **status_json,
     return BSS_OK;
 }
 
+int au_close_orders_closed(sqlite3 *db, const char *period, char *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "UPDATE au_close SET orders_closed = 1 WHERE period = ?1", -1, &st,
+                           NULL) != SQLITE_OK) {
+        bss_seterr(err, "prepare: %s", sqlite3_errmsg(db));
+        return BSS_ERR_IO;
+    }
+    sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE) {
+        bss_seterr(err, "au_close orders closed: %s", sqlite3_errmsg(db));
+        return BSS_ERR_IO;
+    }
+    return BSS_OK;
+}
+
 /* Lines to move: usage in the period, or ACTIVE at any moment of it. */
 static const char *CANDIDATES =
     "SELECT r.svc_cont_no, r.customer_id, COALESCE(u.bytes, 0), COALESCE(u.records, 0)"
@@ -157,7 +180,7 @@ static int move_chunk(au_closer *c, const char *period, int *done, char *err)
     char cursor[64] = "";
     int64_t moved = 0, total = 0;
     if (sqlite3_prepare_v2(db, "SELECT cursor, moved_count, total_bytes FROM au_close"
-                               " WHERE period = ?1 AND status = 'CLOSING'",
+                               " WHERE period = ?1 AND status = 'CLOSING' AND orders_closed",
                            -1, &cur, NULL) != SQLITE_OK) {
         bss_store_rollback(c->store);
         bss_seterr(err, "prepare: %s", sqlite3_errmsg(db));
@@ -245,19 +268,28 @@ static int move_chunk(au_closer *c, const char *period, int *done, char *err)
     return rc;
 }
 
-/* The oldest period still CLOSING, or "" when none. */
-static int next_closing(au_closer *c, char *period, size_t len)
+/* The oldest period CLOSING whose orders are closed into period ("" when
+ * none); *awaiting is set when a CLOSING period still waits for its
+ * OrdersClosed. */
+static int next_closing(au_closer *c, char *period, size_t len, int *awaiting)
 {
     sqlite3 *db = NULL;
     period[0] = '\0';
+    *awaiting = 0;
     if (bss_store_snapshot_begin(c->store, &db, NULL) != BSS_OK)
         return BSS_ERR_IO;
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT period FROM au_close WHERE status = 'CLOSING'"
-                               " ORDER BY period LIMIT 1",
-                           -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        snprintf(period, len, "%s", (const char *)sqlite3_column_text(st, 0));
+    if (sqlite3_prepare_v2(db, "SELECT period, orders_closed FROM au_close"
+                               " WHERE status = 'CLOSING' ORDER BY period",
+                           -1, &st, NULL) == SQLITE_OK) {
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            if (sqlite3_column_int(st, 1) == 0) {
+                *awaiting = 1;
+            } else if (period[0] == '\0') {
+                snprintf(period, len, "%s", (const char *)sqlite3_column_text(st, 0));
+            }
+        }
+    }
     sqlite3_finalize(st);
     bss_store_snapshot_end(c->store, db);
     return BSS_OK;
@@ -268,7 +300,8 @@ static void *closer_main(void *arg)
     au_closer *c = arg;
     while (!atomic_load(&c->stopping)) {
         char period[16];
-        next_closing(c, period, sizeof period);
+        int awaiting = 0;
+        next_closing(c, period, sizeof period, &awaiting);
         if (period[0] != '\0') {
             char err[BSS_ERRLEN] = "";
             int done = 0;
@@ -283,9 +316,19 @@ static void *closer_main(void *arg)
         }
         pthread_mutex_lock(&c->lock);
         if (!c->pending && !atomic_load(&c->stopping)) {
+            /* The barrier arrives through the consumer, which does not wake
+             * this thread: while a close waits for it, look often. */
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1;
+            if (awaiting) {
+                ts.tv_nsec += AWAIT_POLL_MS * 1000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000L;
+                }
+            } else {
+                ts.tv_sec += 1;
+            }
             pthread_cond_timedwait(&c->wake, &c->lock, &ts);
         }
         c->pending = 0;

@@ -3,7 +3,12 @@
  *
  * Starting a close is one transaction: the au_close row (status CLOSING),
  * which makes every later record of the period PERIOD_CLOSED, and the
- * AuCloseStarted event carrying the rater's position in the customer stream.
+ * AuCloseStarted event (carrying, for information, the rater's position in
+ * the customer stream). The customer service answers it with OrdersClosed
+ * (customer/handlers.h): from then on it refuses orders into the period,
+ * and every order it accepted before precedes that event in its stream.
+ * Only once the rater has applied OrdersClosed (so it knows every line
+ * opened and every status change of the period) does the move start.
  * A worker thread then moves the period to billing in chunks: each chunk
  * transaction emits one UsageMoved per line (the line's whole period usage;
  * lines without usage but ACTIVE at any time in the period are moved with 0
@@ -40,8 +45,14 @@ void au_closer_stop(void *closer);
 int au_close_request(au_closer *closer, const char *period, cJSON **status_json, int *created,
                      char *err);
 
+/* Records the customer service's OrdersClosed for period inside the
+ * caller's transaction: the close may move the period now. A period with
+ * no close is left alone. BSS_OK or BSS_ERR_IO. */
+int au_close_orders_closed(sqlite3 *db, const char *period, char *err);
+
 /* The close of a period as the API shows it: {period, status, requestedAt,
- * completedAt?, lineCount, movedCount, customerPosition}.
+ * completedAt?, lineCount, movedCount, customerPosition, totalBytes,
+ * ordersClosed}.
  * BSS_ERR_NOTFOUND when never requested. */
 int au_close_status(sqlite3 *db, const char *period, cJSON **out, char *err);
 

@@ -1,6 +1,7 @@
 /* handlers.c - see handlers.h. */
 #include "handlers.h"
 
+#include "auclose.h"
 #include "bss_error.h"
 #include "customer_events.h"
 #include "emit.h"
@@ -102,5 +103,7 @@ int rater_handle_event(void *ctx, bss_store *store, const bss_event *ev, char *e
         return on_use_request(store, ev, "N", "RaterTerminated", "RaterUnused", err);
     if (strcmp(ev->type, "RestoreRequested") == 0)
         return on_use_request(store, ev, "Y", "RaterRestored", "RaterInUse", err);
+    if (strcmp(ev->type, "OrdersClosed") == 0)
+        return au_close_orders_closed(bss_store_db(store), ev->subject, err);
     return BSS_OK;
 }

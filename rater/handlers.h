@@ -12,6 +12,8 @@
  *   RestoreRequested      line not in use: useYn N -> Y  -> RaterRestored
  *                         {orderId, effectiveAt}
  *                         otherwise (in use / unknown)   -> RaterInUse {orderId}
+ *   OrdersClosed          the period's close may move usage now
+ *                         (auclose.h); emits nothing
  *   anything else         ignored
  *
  * Every emitted event has the line's svcContNo as subject and is caused by

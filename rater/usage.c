@@ -55,12 +55,18 @@ static const char *USAGE_SCHEMA =
     "  completed_ms INTEGER, line_count INTEGER NOT NULL DEFAULT 0,"
     "  moved_count INTEGER NOT NULL DEFAULT 0, cursor TEXT NOT NULL DEFAULT '',"
     "  customer_position INTEGER NOT NULL DEFAULT 0,"
-    "  total_bytes INTEGER NOT NULL DEFAULT 0);";
+    "  total_bytes INTEGER NOT NULL DEFAULT 0,"
+    "  orders_closed INTEGER NOT NULL DEFAULT 0);";
 
 int usage_schema(sqlite3 *db, char *err)
 {
     const char *const parts[] = {USAGE_SCHEMA};
     int rc = bss_sql_exec_all(db, parts, 1, "usage schema", err);
+    /* A store from before the OrdersClosed barrier: its closes were
+     * started without one and must not wait for it. */
+    if (rc == BSS_OK)
+        rc = bss_sql_add_column(db, "au_close", "orders_closed", "INTEGER NOT NULL DEFAULT 1",
+                                err);
     return rc == BSS_OK ? usage_seen_schema(db, err) : rc;
 }
 

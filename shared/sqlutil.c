@@ -21,6 +21,35 @@ int bss_sql_exec_all(sqlite3 *db, const char *const *parts, size_t n, const char
     return BSS_OK;
 }
 
+int bss_sql_add_column(sqlite3 *db, const char *table, const char *column, const char *decl,
+                       char *err)
+{
+    sqlite3_stmt *st = NULL;
+    char *sql = sqlite3_mprintf("SELECT 1 FROM pragma_table_info(%Q) WHERE name = %Q", table,
+                                column);
+    int rc = sql != NULL && sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK ? BSS_OK
+                                                                                   : BSS_ERR_IO;
+    sqlite3_free(sql);
+    int step = rc == BSS_OK ? sqlite3_step(st) : SQLITE_ERROR;
+    sqlite3_finalize(st);
+    if (step == SQLITE_ROW)
+        return BSS_OK;
+    if (step == SQLITE_DONE) {
+        sql = sqlite3_mprintf("ALTER TABLE \"%w\" ADD COLUMN \"%w\" %s", table, column, decl);
+        char *msg = NULL;
+        rc = sql != NULL && sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK ? BSS_OK
+                                                                               : BSS_ERR_IO;
+        sqlite3_free(sql);
+        if (rc == BSS_OK)
+            return BSS_OK;
+        bss_seterr(err, "%s add %s: %s", table, column, msg != NULL ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return BSS_ERR_IO;
+    }
+    bss_seterr(err, "%s add %s: %s", table, column, sqlite3_errmsg(db));
+    return BSS_ERR_IO;
+}
+
 int bss_sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, const char *what,
                     char *err)
 {

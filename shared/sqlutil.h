@@ -23,6 +23,13 @@
 int bss_sql_exec_all(sqlite3 *db, const char *const *parts, size_t n, const char *what,
                      char *err);
 
+/* Adds column `column` (declared as `decl`, e.g. "INTEGER NOT NULL
+ * DEFAULT 0") to `table` unless it has it: how a store written by an older
+ * version gains a column that CREATE TABLE IF NOT EXISTS cannot add.
+ * BSS_OK, or BSS_ERR_IO with err "<table> add <column>: <message>". */
+int bss_sql_add_column(sqlite3 *db, const char *table, const char *column, const char *decl,
+                       char *err);
+
 /* Prepares sql on db into *st. On failure sets *st to NULL, fills err with
  * "<what>: <message>" and returns BSS_ERR_IO; else BSS_OK. */
 int bss_sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, const char *what,

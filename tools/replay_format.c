@@ -27,6 +27,7 @@ static const key_fields KEY_FIELDS[] = {
     {"OrderRejected", "type reason orderId"},
     {"TerminationRequested", "effectiveAt orderId"},
     {"RestoreRequested", "effectiveAt orderId"},
+    {"OrdersClosed", "period"},
     {"RaterCreated", "customerId apnCd useYn productCd"},
     {"RaterStatusRecorded", "status effectiveAt orderId"},
     {"RaterTerminated", "effectiveAt orderId"},

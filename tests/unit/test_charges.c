@@ -10,8 +10,8 @@
  * 23:59:59 on the last day, suspended at exactly midnight, resumed the same
  * day, a backdated termination, a leap February, ties at one instant);
  * floor of baseFee and VAT; amounts beyond 2^53 rejected. Then: UsageMoved
- * waits (BSS_ERR_BUSY) until the customer stream reached the close's
- * customerPosition; charges are stored once and announced with every field;
+ * waits (BSS_ERR_BUSY) until the customer service's OrdersClosed of the
+ * period was applied; charges are stored once and announced with every field;
  * unknown lines and lines moved after invoicing are dead-lettered;
  * AuCloseCompleted issues one invoice per customer with the sums, queues a
  * mail only for customers with an email, and emits PeriodInvoiced; a
@@ -768,8 +768,8 @@ static void test_handler(const char *dir)
     bss_store_inbox_get(f->store, cust, 0, &customer_pos, NULL);
     CHECK(&C, customer_pos == 10);
 
-    /* The rater closes October having seen one more customer event (L2's
-     * backdated termination) than billing has applied. */
+    /* The rater closes October; the customer service had accepted one more
+     * order (L2's backdated termination) than billing has applied. */
     char data[512];
     snprintf(data, sizeof data, "{\"period\":\"2026-10\",\"customerPosition\":%lld}",
              (long long)customer_pos + 1);
@@ -780,7 +780,8 @@ static void test_handler(const char *dir)
     CHECK(&C, apply(f, rater, "AuCloseStarted", "2026-09",
                     "{\"period\":\"2026-10\",\"customerPosition\":1}", NULL) == BSS_ERR_INVALID);
 
-    /* UsageMoved waits for the customer stream: BUSY, nothing kept. */
+    /* UsageMoved waits for the customer stream's OrdersClosed: BUSY,
+     * nothing kept. */
     bss_event *moved_l2 =
         bss_event_new("UsageMoved", "L2", moved_data("2026-10", "C1", "9223372036854775807"),
                       err);
@@ -796,6 +797,15 @@ static void test_handler(const char *dir)
     CHECK(&C, apply(f, cust, "LineStatusChanged", "L2",
                     status_data("O8", "ACTIVE", "TERMINATED", "2026-10-15T12:00:00+09:00"),
                     NULL) == BSS_OK);
+    /* Still BUSY: the barrier has not come yet. */
+    CHECK(&C, deliver(f, rater, moved_l2, 1) == BSS_ERR_BUSY);
+    CHECK(&C, f->out.n == 0);
+    /* A barrier that is not about a period breaks the contract. */
+    CHECK(&C, apply(f, cust, "OrdersClosed", "L2", "{\"period\":\"2026-10\"}", NULL) ==
+                  BSS_ERR_INVALID);
+    CHECK(&C, apply(f, cust, "OrdersClosed", "2026-10", "{\"period\":\"2026-10\"}", NULL) ==
+                  BSS_OK);
+    CHECK(&C, f->out.n == 0);
     /* Now it applies: 15 active days of 10000 -> 4838; unlimited. */
     CHECK(&C, deliver(f, rater, moved_l2, 1) == BSS_OK);
     bss_event_free(moved_l2);
