@@ -4,7 +4,9 @@ gateway, driven by wrk over many seeded customers (three lines each, with
 rated usage), beside a bare civetweb handler on the same machine in the same
 run. Also the mypage service alone (without the gateway) and, for scale,
 GET /customers/{svcContNo} through the gateway. Prints req/s, p99 and the
-ratios to bare.
+ratios to bare, and the CPU the bare server, the gateway and the mypage
+service spent per request (from /proc), which a loaded machine disturbs much
+less than throughput.
 
     python3 bench/bench_mypage.py --bin-dir build-bench/bin [--seconds 10] [--lines 30000]
 Target: GET /mypage through the gateway >= 0.4 x bare."""
@@ -15,7 +17,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 sys.path.insert(0, HERE)
-from bench_http import wrk  # noqa: E402
+from bench_http import cpu_ticks, wrk  # noqa: E402
 from bench_usage import seed  # noqa: E402
 from harness import Processes, Workdir, free_port, query, wait_until  # noqa: E402
 from system import System, http_request  # noqa: E402
@@ -43,6 +45,17 @@ def wait_applied(system, stream, timeout=900):
                timeout=timeout, interval=0.5, what=f"mypage to apply the {stream} stream")
 
 
+def measured(run, pids):
+    """run()'s wrk result and the CPU microseconds per request each of pids
+    spent meanwhile."""
+    before = [cpu_ticks(pid) for pid in pids]
+    result = run()
+    tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
+    per_request = [(cpu_ticks(pid) - b) * tick_us / max(result[3], 1)
+                   for pid, b in zip(pids, before)]
+    return result, per_request
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin-dir", required=True)
@@ -61,7 +74,9 @@ def main():
             port = free_port()
             procs.start("bare", [os.path.join(bin_dir, "bare_http"), str(port)])
             wait_until(lambda: http_request(port, "GET", "/").status == 200, what="bare server")
-            bare = wrk(f"http://127.0.0.1:{port}/mypage/x", args.seconds, args.connections)
+            bare_pid = procs.procs["bare"].pid
+            bare, bare_cpu = measured(lambda: wrk(f"http://127.0.0.1:{port}/mypage/x",
+                                                  args.seconds, args.connections), [bare_pid])
             procs.stop("bare")
 
             system = System(bin_dir, workdir, procs, {"BSS_LOG_LEVEL": "warn"})
@@ -88,8 +103,11 @@ def main():
             direct = f"http://127.0.0.1:{system.service_port('mypage')}"
             auth = system.auth()
             internal = {"X-Bss-Internal-Token": system.internal_token}
-            through = wrk(f"{gateway}/mypage/BC0", args.seconds, args.connections, script, auth)
-            alone = wrk(f"{direct}/mypage/BC0", args.seconds, args.connections, script, internal)
+            pids = [procs.procs[name].pid for name in ("gateway", "mypage")]
+            through, through_cpu = measured(lambda: wrk(f"{gateway}/mypage/BC0", args.seconds,
+                                                        args.connections, script, auth), pids)
+            alone, alone_cpu = measured(lambda: wrk(f"{direct}/mypage/BC0", args.seconds,
+                                                    args.connections, script, internal), pids)
             svc = query(system.db("customer"), "SELECT svc_cont_no FROM lines LIMIT 1")[0][0]
             customer = wrk(f"{gateway}/customers/{svc}", args.seconds, args.connections, None,
                            auth)
@@ -104,6 +122,9 @@ def main():
           f"ratio {alone[0] / bare[0]:.3f} x bare  non-2xx {alone[2]}")
     print(f"GET /customers/N (gateway) : {customer[0]:10.0f} req/s  p99 {customer[1]:7.2f} ms  "
           f"ratio {customer[0] / bare[0]:.3f} x bare  non-2xx {customer[2]}")
+    print(f"CPU per request: bare server {bare_cpu[0]:.1f} us; through the gateway: gateway "
+          f"{through_cpu[0]:.1f} + mypage {through_cpu[1]:.1f} us; direct: mypage "
+          f"{alone_cpu[1]:.1f} us")
 
 
 if __name__ == "__main__":

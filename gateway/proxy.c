@@ -14,6 +14,7 @@
 #include "internal_auth.h"
 #include "isotime.h"
 #include "upstream.h"
+#include "uuid.h"
 
 #include <civetweb.h>
 #include <curl/curl.h>
@@ -22,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 
 #define POLL_MS 50
 #define HEADER_BLOCK_MAX 8192
@@ -223,7 +223,7 @@ int gw_traceparent_new(char out[GW_TRACEPARENT_LEN + 1])
     static const char hex[] = "0123456789abcdef";
     unsigned char rnd[24];
     out[0] = '\0';
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+    if (bss_random_bytes(rnd, sizeof rnd) != BSS_OK)
         return BSS_ERR_IO;
     rnd[0] |= 0x01;  /* never an all-zero trace id */
     rnd[16] |= 0x01; /* nor parent id */

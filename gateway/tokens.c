@@ -31,6 +31,9 @@ struct gw_tokens {
     pthread_mutex_t lock; /* guards db, by_id and cache */
     int cache_ms;
     struct cached cache[CACHE_SLOTS];
+    /* Fetched once: OpenSSL 3 looks the algorithm up again on every digest
+     * given EVP_sha256(), a lock and a hash lookup per request. */
+    EVP_MD *sha256;
 };
 
 static const char *const ROLE_NAMES[] = {NULL, "operator", "mediation", "customer"};
@@ -53,10 +56,10 @@ int gw_role_parse(const char *name, gw_role *out)
     return BSS_ERR_INVALID;
 }
 
-static int sha256(const char *text, size_t len, unsigned char out[HASH_LEN])
+static int sha256(const gw_tokens *t, const char *text, size_t len, unsigned char out[HASH_LEN])
 {
     unsigned int n = 0;
-    if (EVP_Digest(text, len, out, &n, EVP_sha256(), NULL) != 1 || n != HASH_LEN)
+    if (EVP_Digest(text, len, out, &n, t->sha256, NULL) != 1 || n != HASH_LEN)
         return BSS_ERR;
     return BSS_OK;
 }
@@ -82,9 +85,11 @@ int gw_tokens_open(const char *path, int cache_ms, gw_tokens **out, char *err)
         return BSS_ERR_NOMEM;
     }
     t->cache_ms = cache_ms < 0 ? 0 : cache_ms;
-    if (pthread_mutex_init(&t->lock, NULL) != 0) {
+    t->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (t->sha256 == NULL || pthread_mutex_init(&t->lock, NULL) != 0) {
+        EVP_MD_free(t->sha256);
         free(t);
-        bss_seterr(err, "cannot create a mutex");
+        bss_seterr(err, "cannot set up SHA-256 and a mutex");
         return BSS_ERR;
     }
     int rc = sqlite3_open_v2(path, &t->db,
@@ -116,6 +121,7 @@ void gw_tokens_close(gw_tokens *t)
     sqlite3_close(t->db);
     pthread_mutex_destroy(&t->lock);
     OPENSSL_cleanse(t->cache, sizeof t->cache);
+    EVP_MD_free(t->sha256);
     free(t);
 }
 
@@ -210,7 +216,7 @@ int gw_tokens_create(gw_tokens *t, gw_role role, const char *customer_id, const 
     snprintf(token, sizeof token, "bss_%s_%s", id, secret_text);
     OPENSSL_cleanse(secret_text, sizeof secret_text);
     unsigned char hash[HASH_LEN];
-    if (sha256(token, GW_TOKEN_LEN, hash) != BSS_OK) {
+    if (sha256(t, token, GW_TOKEN_LEN, hash) != BSS_OK) {
         OPENSSL_cleanse(token, sizeof token);
         bss_seterr(err, "SHA-256 failed");
         return BSS_ERR;
@@ -420,7 +426,7 @@ int gw_tokens_verify(gw_tokens *t, const char *token, gw_principal *who, char *e
     memcpy(id, token + 4, GW_TOKEN_ID_LEN);
     id[GW_TOKEN_ID_LEN] = '\0';
     unsigned char presented[HASH_LEN];
-    if (sha256(token, GW_TOKEN_LEN, presented) != BSS_OK) {
+    if (sha256(t, token, GW_TOKEN_LEN, presented) != BSS_OK) {
         bss_seterr(err, "SHA-256 failed");
         return BSS_ERR;
     }

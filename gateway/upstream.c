@@ -323,6 +323,13 @@ static int fill(struct reader *r)
         r->received += (long long)n;
         return (int)n;
     }
+    /* Right after the request went out the answer cannot be there yet: wait
+     * first rather than pay for a recv that can only say EAGAIN. */
+    if (r->received == 0 && r->len == 0) {
+        int ready = wait_fd(r->fd, POLLIN, r->deadline_ns);
+        if (ready <= 0)
+            return ready == 0 ? -2 : -1;
+    }
     for (;;) {
         ssize_t n = recv(r->fd, r->buf + r->len, sizeof r->buf - r->len, 0);
         if (n > 0) {

@@ -1,4 +1,9 @@
-/* main.c - the mypage service (the "my page" read model): wiring only. */
+/* main.c - the mypage service (the "my page" read model): wiring only.
+ *
+ * Configuration beyond service.h and eventcore.h:
+ *   BSS_MYPAGE_CACHE_MB  memory for rendered pages (cache.h), default 16;
+ *                        0 turns the cache off
+ */
 #include "bss_error.h"
 #include "eventcore.h"
 #include "mypage.h"
@@ -15,8 +20,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "mypage: %s\n", err);
         return 1;
     }
+    long long cache_mb = 16;
+    if (bss_config_get_int(svc.config, "BSS_MYPAGE_CACHE_MB", 16, &cache_mb, err) != BSS_OK ||
+        cache_mb < 0 || cache_mb > 65536) {
+        fprintf(stderr, "mypage: BSS_MYPAGE_CACHE_MB: %s\n",
+                err[0] ? err : "must be 0 to 65536");
+        bss_service_free(&svc);
+        return 1;
+    }
+    mypage_cache *cache = NULL;
+    if (cache_mb > 0 && (cache = mypage_cache_new((size_t)cache_mb << 20)) == NULL) {
+        fprintf(stderr, "mypage: out of memory\n");
+        bss_service_free(&svc);
+        return 1;
+    }
     mypage_live live;
-    mypage_live_init(&live);
+    mypage_live_init(&live, cache);
     bss_eventcore *core = NULL;
     mypage_reads *reads = NULL;
     bss_eventcore_options o = {.service = "mypage",
@@ -28,10 +47,12 @@ int main(int argc, char **argv)
                                .nstreams = mypage_projection_nstreams,
                                .handler = mypage_live_handle,
                                .handler_ctx = &live,
-                               .schema = mypage_projection_schema};
+                               .schema = mypage_projection_schema,
+                               .txn_end = cache != NULL ? mypage_cache_txn_end : NULL,
+                               .txn_end_ctx = cache};
     int rc = bss_eventcore_open(&o, &core, err);
     if (rc == BSS_OK)
-        rc = mypage_reads_open(bss_eventcore_store(core), &reads, err);
+        rc = mypage_reads_open(bss_eventcore_store(core), cache, &reads, err);
     if (rc == BSS_OK)
         rc = mypage_routes_register(svc.http, reads, err);
     if (rc == BSS_OK)
@@ -52,6 +73,7 @@ int main(int argc, char **argv)
     if (rc != BSS_OK)
         bss_log_error(svc.log, "mypage: %s", err);
     mypage_live_destroy(&live);
+    mypage_cache_free(cache);
     bss_service_free(&svc);
     return rc == BSS_OK ? 0 : 1;
 }

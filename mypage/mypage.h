@@ -32,6 +32,7 @@
 #ifndef BSS_MYPAGE_H
 #define BSS_MYPAGE_H
 
+#include "cache.h"
 #include "envelope.h"
 #include "evstore.h"
 #include "http.h"
@@ -46,14 +47,20 @@
 typedef struct mypage_live {
     pthread_mutex_t lock;          /* the handler vs. mypage_live_stop */
     mypage_projection *projection; /* on the store's write connection */
+    mypage_cache *cache;           /* told which pages each event changes; may be NULL */
     int stopped;
 } mypage_live;
 
-/* Initializes live (nothing to free until the first event). */
-void mypage_live_init(mypage_live *live);
+/* Initializes live (nothing to free until the first event). cache (may be
+ * NULL) is the read side's page cache: the handler notes in it every
+ * customer whose view an event changes (cache.h). */
+void mypage_live_init(mypage_live *live, mypage_cache *cache);
 
 /* A bss_handler_fn: applies ev with the projection, statements kept on the
- * store's write connection. Returns what mypage_projection_apply returns. */
+ * store's write connection, noting in the cache the customers whose view
+ * it may change (a line's or an invoice's customer, before and after; every
+ * customer for AuCloseStarted). Returns what mypage_projection_apply
+ * returns. */
 int mypage_live_handle(void *live, bss_store *store, const bss_event *ev, char *err);
 
 /* Finalizes the kept statements so the store can close its connection;
@@ -71,8 +78,10 @@ typedef struct mypage_reads mypage_reads;
 
 /* Prepares the read side on the file of store (whose schema must exist):
  * read connections are opened on demand, one per concurrent request, and
- * kept. Returns BSS_OK, BSS_ERR_IO or BSS_ERR_NOMEM (err filled). */
-int mypage_reads_open(bss_store *store, mypage_reads **out, char *err);
+ * kept. cache (may be NULL) serves pages rendered before (cache.h); the
+ * caller keeps it alive until mypage_reads_close. Returns BSS_OK,
+ * BSS_ERR_IO or BSS_ERR_NOMEM (err filled). */
+int mypage_reads_open(bss_store *store, mypage_cache *cache, mypage_reads **out, char *err);
 
 /* Closes every read connection. No read may be running. NULL is fine.
  * Suits bss_service_add_shutdown (the HTTP server has stopped by then). */

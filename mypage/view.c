@@ -7,6 +7,8 @@
  * the invoices query, COMMIT, and the reply is written from the reader's
  * buffer before it goes back to the pool. In the steady state nothing is
  * allocated per request (the buffer only grows, to the largest view seen).
+ * With a page cache (cache.h) a page read before and unchanged since is
+ * copied into that buffer instead, and a page rendered is offered to it.
  */
 #include "mypage.h"
 
@@ -50,6 +52,7 @@ struct mypage_reader {
 
 struct mypage_reads {
     char *path;
+    mypage_cache *cache; /* may be NULL */
     pthread_mutex_t lock;
     mypage_reader *idle; /* readers not lent out */
 };
@@ -97,7 +100,7 @@ static int reader_new(const char *path, mypage_reader **out, char *err)
     return BSS_OK;
 }
 
-int mypage_reads_open(bss_store *store, mypage_reads **out, char *err)
+int mypage_reads_open(bss_store *store, mypage_cache *cache, mypage_reads **out, char *err)
 {
     sqlite3 *db = NULL;
     int rc = bss_store_reader_acquire(store, &db, err);
@@ -115,6 +118,7 @@ int mypage_reads_open(bss_store *store, mypage_reads **out, char *err)
         return file == NULL ? BSS_ERR_IO : BSS_ERR_NOMEM;
     }
     pthread_mutex_init(&reads->lock, NULL);
+    reads->cache = cache;
     *out = reads;
     return BSS_OK;
 }
@@ -352,6 +356,15 @@ int mypage_reads_render(mypage_reads *reads, const char *customer_id, mypage_rea
     if (rc != BSS_OK)
         return rc;
     *lease = r;
+    mypage_cache_ticket ticket = {0, 0};
+    if (reads->cache != NULL) {
+        ticket = mypage_cache_ticket_for(reads->cache, customer_id);
+        if (mypage_cache_get(reads->cache, customer_id, &r->buf, &r->cap, &r->len) == 1) {
+            *json = r->buf;
+            *len = r->len;
+            return BSS_OK;
+        }
+    }
     if (exec_stmt(r->st[RS_BEGIN]) != BSS_OK) {
         bss_seterr(err, "mypage begin read: %s", sqlite3_errmsg(r->db));
         return BSS_ERR_IO;
@@ -370,6 +383,8 @@ int mypage_reads_render(mypage_reads *reads, const char *customer_id, mypage_rea
     }
     if (found == 0)
         return BSS_ERR_NOTFOUND;
+    if (reads->cache != NULL)
+        mypage_cache_put(reads->cache, customer_id, ticket, r->buf, r->len);
     *json = r->buf;
     *len = r->len;
     return BSS_OK;

@@ -71,6 +71,8 @@ int bss_eventcore_open(const bss_eventcore_options *o, bss_eventcore **out, char
     }
     core->metrics = o->metrics;
     int rc = open_store(o, &core->store, err);
+    if (rc == BSS_OK && o->txn_end != NULL)
+        bss_store_on_txn_end(core->store, o->txn_end, o->txn_end_ctx);
     if (rc == BSS_OK && o->schema != NULL) {
         rc = bss_store_begin(core->store, err);
         if (rc == BSS_OK) {

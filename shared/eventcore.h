@@ -44,6 +44,10 @@ typedef struct bss_eventcore_options {
      * (consumer.h: others are passed without decoding). NULL / 0: all. */
     const char *const *types;
     size_t ntypes;
+    /* Installed on the store before any thread can write to it
+     * (bss_store_on_txn_end). May be NULL. */
+    bss_store_txn_end_fn txn_end;
+    void *txn_end_ctx;
 } bss_eventcore_options;
 
 /* Opens the store, the bus (serving this service's log), starts the relay

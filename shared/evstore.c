@@ -148,6 +148,9 @@ struct bss_store {
     struct group_member *group_members;
     _Atomic int group_waiting;
     pthread_cond_t group_cond;
+
+    bss_store_txn_end_fn txn_end;
+    void *txn_end_ctx;
 };
 
 /* Closes a connection of the store, finalizing the statements cached on it
@@ -304,6 +307,8 @@ static void group_flush(bss_store *s)
         rc = (step & 0xff) == SQLITE_BUSY ? BSS_ERR_BUSY : BSS_ERR_IO;
     }
     int notify = rc == BSS_OK && s->appended_in_transaction;
+    if (s->txn_end != NULL)
+        s->txn_end(s->txn_end_ctx, rc == BSS_OK);
     struct group_member *m = s->group_members;
     s->group_members = NULL;
     s->group_count = 0;
@@ -357,6 +362,8 @@ sqlite3 *bss_store_db(bss_store *s) { return s->wdb; }
 
 static void end_transaction(bss_store *s, int committed)
 {
+    if (s->txn_end != NULL)
+        s->txn_end(s->txn_end_ctx, committed);
     int notify = committed && s->appended_in_transaction;
     s->in_transaction = 0;
     s->appended_in_transaction = 0;
@@ -423,6 +430,8 @@ static void unit_undo(bss_store *s)
          * an empty one. */
         exec_stmt(s->stmt[STMT_ROLLBACK]);
         s->group_open = 0;
+        if (s->txn_end != NULL)
+            s->txn_end(s->txn_end_ctx, 0);
     } else if (sqlite3_get_autocommit(s->wdb)) {
         /* SQLite ended the transaction itself (some errors roll it all back):
          * whatever members it held are lost; group_flush tells them. */
@@ -494,6 +503,12 @@ void bss_store_rollback(bss_store *s)
 }
 
 int bss_store_in_transaction(bss_store *s) { return holds_transaction(s); }
+
+void bss_store_on_txn_end(bss_store *s, bss_store_txn_end_fn fn, void *ctx)
+{
+    s->txn_end = fn;
+    s->txn_end_ctx = ctx;
+}
 
 int bss_store_savepoint(bss_store *s, char *err)
 {

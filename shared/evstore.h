@@ -75,6 +75,17 @@ int bss_store_commit(bss_store *store, char *err);
 /* Rolls back everything since bss_store_begin; the transaction is over. */
 void bss_store_rollback(bss_store *store);
 
+/* Called each time a write transaction ends (plain or group), once its
+ * outcome is final: committed = 1 when it committed (its rows are visible to
+ * every new read transaction), 0 when it was rolled back. It runs on the
+ * thread that ended it, with the write connection still held, so it must
+ * not use the store; it is for in-memory state derived from the store (a
+ * cache of rendered reads) that must change only after the store did. */
+typedef void (*bss_store_txn_end_fn)(void *ctx, int committed);
+
+/* Installs fn (NULL: none) before the store is shared between threads. */
+void bss_store_on_txn_end(bss_store *store, bss_store_txn_end_fn fn, void *ctx);
+
 /* Group commit: units of work from several threads (HTTP requests) share
  * one write transaction and one COMMIT, each unit that joins others' work
  * in a savepoint of its own (the first unit of a group needs none: if it

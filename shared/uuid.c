@@ -37,8 +37,8 @@ static int fill_random(unsigned char *b, size_t n)
     return BSS_OK;
 }
 
-/* Random bytes for v7 ids, drawn from the kernel a block at a time per
- * thread (one getrandom per 32 ids instead of one per id). A forked child
+/* Random bytes for ids, drawn from the kernel a block at a time per
+ * thread (one getrandom per 32 v7 ids instead of one per id). A forked child
  * must not hand out its parent's leftover bytes, so each fork bumps
  * fork_generation and a thread's pool is only used in the generation it was
  * filled in. */
@@ -105,10 +105,17 @@ int bss_uuid_v7(char out[BSS_UUID_LEN + 1])
     return BSS_OK;
 }
 
+int bss_random_bytes(unsigned char *out, size_t n)
+{
+    if (n > 64)
+        return BSS_ERR_INVALID;
+    return pooled_random(out, n);
+}
+
 int bss_uuid_v4(char out[BSS_UUID_LEN + 1])
 {
     unsigned char b[16];
-    if (fill_random(b, sizeof b) != BSS_OK)
+    if (pooled_random(b, sizeof b) != BSS_OK)
         return BSS_ERR_IO;
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);

@@ -5,11 +5,21 @@
 #ifndef BSS_UUID_H
 #define BSS_UUID_H
 
+#include <stddef.h>
+
 #define BSS_UUID_LEN 36 /* without the terminating NUL */
 
-/* Writes a new lowercase RFC 9562 version-4 UUID into out (37 bytes) using
- * getrandom(2). Returns BSS_OK, or BSS_ERR_IO if the kernel gave no entropy. */
+/* Writes a new lowercase RFC 9562 version-4 UUID into out (37 bytes) from
+ * bss_random_bytes. Returns BSS_OK, or BSS_ERR_IO if the kernel gave no
+ * entropy. */
 int bss_uuid_v4(char out[BSS_UUID_LEN + 1]);
+
+/* Fills out with n (<= 64) random bytes from getrandom(2), drawn in blocks
+ * per thread (one system call per few hundred bytes; a request id and a
+ * trace id each cost one a request otherwise) and never shared with a
+ * forked child. Bytes handed out are wiped from the pool. Thread-safe.
+ * Returns BSS_OK, BSS_ERR_INVALID for n > 64, or BSS_ERR_IO. */
+int bss_random_bytes(unsigned char *out, size_t n);
 
 /* Writes a new lowercase RFC 9562 version-7 UUID into out (37 bytes): 48 bits
  * of Unix time in milliseconds, then 12 bits of sub-millisecond time (RFC

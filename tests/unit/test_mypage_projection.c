@@ -13,7 +13,11 @@
  * billing time zone; strings are JSON-escaped; contract violations are
  * BSS_ERR_INVALID and leave nothing half-applied; events from the wrong
  * source are ignored; the route answers 200 application/json and 404
- * problem+json over real HTTP.
+ * problem+json over real HTTP. The page cache: a page read twice is served
+ * from memory; every committed event that changes a customer's view drops
+ * that page (and only that one), AuCloseStarted drops them all, a rolled
+ * back change drops it too; a page rendered from a snapshot older than a
+ * commit is never stored after it; the byte bound holds.
  */
 #include "bss_error.h"
 #include "check.h"
@@ -295,7 +299,7 @@ static void test_view(const char *dir)
     CHECK(&C, tu_open_store(path, "mypage", &store) == BSS_OK);
     mypage_reads *reads = NULL;
     char err[BSS_ERRLEN] = "";
-    CHECK(&C, mypage_reads_open(store, &reads, err) == BSS_OK);
+    CHECK(&C, mypage_reads_open(store, NULL, &reads, err) == BSS_OK);
     mypage_reader *lease = NULL;
     const char *json = NULL;
     size_t len = 0;
@@ -378,6 +382,142 @@ static void test_view(const char *dir)
     bss_store_close(store);
 }
 
+/* ---- the page cache -------------------------------------------------- */
+
+/* Applies ev through the live handler in a transaction of its own. */
+static int apply_live(bss_store *store, mypage_live *live, bss_event *ev, int commit)
+{
+    char err[BSS_ERRLEN] = "";
+    CHECK(&C, bss_store_begin(store, err) == BSS_OK);
+    int rc = mypage_live_handle(live, store, ev, err);
+    if (rc == BSS_OK && commit)
+        CHECK(&C, bss_store_commit(store, err) == BSS_OK);
+    else
+        bss_store_rollback(store);
+    bss_event_free(ev);
+    return rc;
+}
+
+static char *render_copy(mypage_reads *reads, const char *customer)
+{
+    mypage_reader *lease = NULL;
+    const char *json = NULL;
+    size_t len = 0;
+    char err[BSS_ERRLEN] = "";
+    int rc = mypage_reads_render(reads, customer, &lease, &json, &len, err);
+    char *copy = rc == BSS_OK ? strdup(json) : NULL;
+    mypage_reads_done(reads, lease);
+    return copy;
+}
+
+static size_t cached_pages(mypage_cache *cache)
+{
+    size_t pages = 0, bytes = 0;
+    mypage_cache_usage(cache, &pages, &bytes);
+    return pages;
+}
+
+static void test_page_cache(const char *dir)
+{
+    mypage_cache *cache = mypage_cache_new(1 << 20);
+    CHECK(&C, cache != NULL);
+    if (cache == NULL)
+        return;
+    bss_store *store = open_store(dir, "cached");
+    if (store == NULL)
+        return;
+    bss_store_on_txn_end(store, mypage_cache_txn_end, cache);
+    mypage_live live;
+    mypage_live_init(&live, cache);
+    /* Every event but the last SUSPEND of L1 (customer 11-13) and the close. */
+    for (size_t i = 0; i < 10; i++)
+        CHECK(&C, apply_live(store, &live, make(&STREAMS[0], i), 1) == BSS_OK);
+    for (size_t i = 0; i < 4; i++)
+        CHECK(&C, apply_live(store, &live, make(&STREAMS[1], i), 1) == BSS_OK);
+    for (size_t i = 0; i < COUNT(BILLING); i++)
+        CHECK(&C, apply_live(store, &live, make(&STREAMS[2], i), 1) == BSS_OK);
+    mypage_reads *reads = NULL;
+    char err[BSS_ERRLEN] = "";
+    CHECK(&C, mypage_reads_open(store, cache, &reads, err) == BSS_OK);
+    if (reads == NULL)
+        return;
+
+    /* Read twice: the second answer is the cached copy of the first. */
+    char *c1 = render_copy(reads, "C1"), *c2 = render_copy(reads, "C2");
+    CHECK(&C, c1 != NULL && c2 != NULL && cached_pages(cache) == 2);
+    char *again = render_copy(reads, "C1");
+    CHECK(&C, again != NULL && c1 != NULL && strcmp(again, c1) == 0);
+    free(again);
+
+    /* L1 suspended: C1's page goes, C2's stays; the next read shows it. */
+    CHECK(&C, apply_live(store, &live, make(&STREAMS[0], 10), 1) == BSS_OK);
+    CHECK(&C, apply_live(store, &live, make(&STREAMS[0], 11), 1) == BSS_OK);
+    CHECK(&C, cached_pages(cache) == 1);
+    again = render_copy(reads, "C1");
+    CHECK(&C, again != NULL && strstr(again, "\"SUSPENDED\"") != NULL);
+    free(again);
+    CHECK(&C, cached_pages(cache) == 2);
+
+    /* A rolled-back change costs the page, never shows. */
+    CHECK(&C, apply_live(store, &live, make(&STREAMS[0], 12), 0) == BSS_OK);
+    CHECK(&C, cached_pages(cache) == 1);
+
+    /* A page read from before a commit is not stored after it: the ticket
+     * is older than the commit's notes. */
+    mypage_cache_ticket stale = mypage_cache_ticket_for(cache, "C1");
+    char *before = render_copy(reads, "C1"); /* stored: nothing committed yet */
+    CHECK(&C, cached_pages(cache) == 2);
+    CHECK(&C, apply_live(store, &live, make(&STREAMS[0], 12), 1) == BSS_OK);
+    CHECK(&C, cached_pages(cache) == 1);
+    if (before != NULL)
+        mypage_cache_put(cache, "C1", stale, before, strlen(before));
+    CHECK(&C, cached_pages(cache) == 1);
+    free(before);
+
+    /* The usage of L3 (C2's) drops C2's page alone. */
+    again = render_copy(reads, "C1");
+    CHECK(&C, again != NULL);
+    free(again);
+    size_t pages = cached_pages(cache);
+    CHECK(&C, pages == 2);
+    CHECK(&C, apply_live(store, &live, make(&STREAMS[1], 6), 1) == BSS_OK);
+    CHECK(&C, cached_pages(cache) == pages - 1);
+    again = render_copy(reads, "C2");
+    CHECK(&C, again != NULL && strstr(again, "\"2026-11\"") != NULL);
+    free(again);
+
+    /* AuCloseStarted can change every page ("closed"): all go. */
+    CHECK(&C, cached_pages(cache) == 2);
+    CHECK(&C, apply_live(store, &live, make(&STREAMS[1], 4), 1) == BSS_OK);
+    CHECK(&C, cached_pages(cache) == 0);
+    again = render_copy(reads, "C1");
+    CHECK(&C, again != NULL && strstr(again, "\"closed\":true") != NULL);
+    free(again);
+
+    /* The bound: pages beyond it push the least recently read out. */
+    mypage_cache *small = mypage_cache_new(8192);
+    CHECK(&C, small != NULL);
+    size_t bytes = 0;
+    for (int i = 0; small != NULL && i < 100; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "K%d", i);
+        mypage_cache_ticket t = mypage_cache_ticket_for(small, id);
+        mypage_cache_put(small, id, t, c1 != NULL ? c1 : "{}", c1 != NULL ? strlen(c1) : 2);
+        mypage_cache_usage(small, &pages, &bytes);
+        CHECK(&C, bytes <= 8192);
+    }
+    CHECK(&C, pages > 1 && pages < 100);
+    mypage_cache_free(small);
+
+    free(c1);
+    free(c2);
+    mypage_reads_close(reads);
+    mypage_live_stop(&live);
+    bss_store_close(store);
+    mypage_live_destroy(&live);
+    mypage_cache_free(cache);
+}
+
 /* ---- contract violations -------------------------------------------- */
 
 static void expect_invalid(bss_store *store, const char *source, const char *type,
@@ -452,6 +592,7 @@ int main(void)
     char *reference = NULL;
     test_any_order_same_tables(dir, &reference);
     test_view(dir);
+    test_page_cache(dir);
     if (reference != NULL)
         test_invalid_events(dir, reference);
     free(reference);
