@@ -38,11 +38,11 @@ static int fill_random(unsigned char *b, size_t n)
 }
 
 /* Random bytes for ids, drawn from the kernel a block at a time per
- * thread (one getrandom per 32 v7 ids instead of one per id). A forked child
+ * thread (one getrandom per 256 v7 ids, or per 50 gateway requests). A forked child
  * must not hand out its parent's leftover bytes, so each fork bumps
  * fork_generation and a thread's pool is only used in the generation it was
  * filled in. */
-#define POOL_BYTES 256
+#define POOL_BYTES 2048
 static _Atomic unsigned fork_generation;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 typedef struct random_pool {
