@@ -73,8 +73,7 @@ static int emit_text(bss_store *store, const bss_event *cause, const char *type,
         bss_seterr(err, "%s: out of memory", type);
         return BSS_ERR_NOMEM;
     }
-    bss_event *ev = bss_event_new(type, subject, json, err);
-    free(json);
+    bss_event *ev = bss_event_adopt(type, subject, json, err);
     if (ev == NULL)
         return BSS_ERR_INVALID;
     bss_event_caused_by(ev, cause);

@@ -4,19 +4,24 @@
 #include "bss_error.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* Appends with expected_version; *version (may be NULL) gets the event's. */
 static int append(bss_store *store, const bss_emit_origin *origin, const char *type,
                   const char *subject, int64_t expected_version, int64_t *version,
                   const cJSON *data, char *err)
 {
-    char *json = data != NULL ? cJSON_PrintUnformatted(data) : NULL;
-    if (data != NULL && json == NULL) {
+    char *json = data != NULL ? cJSON_PrintUnformatted(data) : strdup("{}");
+    if (json == NULL) {
         bss_seterr(err, "%s: out of memory", type);
         return BSS_ERR_NOMEM;
     }
-    bss_event *ev = bss_event_new(type, subject, json, err);
-    free(json);
+    if (data != NULL && !cJSON_IsObject(data)) {
+        free(json);
+        bss_seterr(err, "%s: data must be a JSON object", type);
+        return BSS_ERR_INVALID;
+    }
+    bss_event *ev = bss_event_adopt(type, subject, json, err);
     if (ev == NULL)
         return BSS_ERR_INVALID;
     if (origin->cause != NULL)

@@ -246,6 +246,38 @@ bss_event *bss_event_new(const char *type, const char *subject,
     return ev;
 }
 
+bss_event *bss_event_adopt(const char *type, const char *subject, char *data, char *err)
+{
+    if (data == NULL) {
+        bss_seterr(err, "out of memory");
+        return NULL;
+    }
+    if (data[0] != '{') {
+        free(data);
+        bss_seterr(err, "data must be a JSON object");
+        return NULL;
+    }
+    bss_event *ev = calloc(1, sizeof *ev);
+    if (ev == NULL) {
+        free(data);
+        bss_seterr(err, "out of memory");
+        return NULL;
+    }
+    ev->data = data;
+    if (copy_attr(ev->type, sizeof ev->type, type, "type", err) != BSS_OK ||
+        copy_attr(ev->subject, sizeof ev->subject, subject, "subject", err) != BSS_OK) {
+        bss_event_free(ev);
+        return NULL;
+    }
+    if (bss_uuid_v7(ev->id) != BSS_OK) {
+        bss_seterr(err, "no entropy for an event id");
+        bss_event_free(ev);
+        return NULL;
+    }
+    ev->time_ms = bss_now_ms();
+    return ev;
+}
+
 void bss_event_caused_by(bss_event *ev, const bss_event *cause)
 {
     const char *corr = cause->correlation_id[0] ? cause->correlation_id : cause->id;

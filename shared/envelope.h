@@ -54,6 +54,14 @@ typedef struct bss_event {
 bss_event *bss_event_new(const char *type, const char *subject,
                          const char *data_json, char *err);
 
+/* bss_event_new for data this program wrote itself (cJSON_PrintUnformatted,
+ * or one of its JSON writers): data must be one compact JSON object, and is
+ * taken as it is, without being parsed again (a month end builds a million
+ * events; parsing each one's data back cost a fifth of billing's time).
+ * The event owns data from now on (freed with it, or at once on failure).
+ * Never for text from outside: that goes through bss_event_new. */
+bss_event *bss_event_adopt(const char *type, const char *subject, char *data, char *err);
+
 /* Makes ev a consequence of cause: the correlation id is carried over (or
  * started from cause's id) and the causation id is cause's id. */
 void bss_event_caused_by(bss_event *ev, const bss_event *cause);

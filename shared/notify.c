@@ -88,18 +88,20 @@ static char *dup_column(sqlite3_stmt *st, int col)
 static int load_due(bss_notifier *n, due_item *items, int *count, char *err)
 {
     *count = 0;
-    int rc = bss_store_begin(n->o.store, err);
+    /* A read snapshot, not the write transaction: the consumer writing
+     * the queue (a month end queues tens of thousands of mails) must not
+     * wait for this thread to look. */
+    sqlite3 *db = NULL;
+    int rc = bss_store_snapshot_begin(n->o.store, &db, err);
     if (rc != BSS_OK)
         return rc;
-    sqlite3 *db = bss_store_db(n->o.store);
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT id, attempts, channel, dedup_key, target, payload"
-                           " FROM notifications WHERE status = 'PENDING'"
-                           " AND next_attempt_ms <= ?1 ORDER BY id LIMIT ?2",
-                           -1, &st, NULL) != SQLITE_OK) {
-        bss_seterr(err, "prepare: %s", sqlite3_errmsg(db));
-        bss_store_rollback(n->o.store);
+    if (bss_store_prepare_cached(db,
+                                 "SELECT id, attempts, channel, dedup_key, target, payload"
+                                 " FROM notifications WHERE status = 'PENDING'"
+                                 " AND next_attempt_ms <= ?1 ORDER BY id LIMIT ?2",
+                                 &st, err) != BSS_OK) {
+        bss_store_snapshot_end(n->o.store, db);
         return BSS_ERR_IO;
     }
     sqlite3_bind_int64(st, 1, bss_now_ms());
@@ -114,8 +116,9 @@ static int load_due(bss_notifier *n, due_item *items, int *count, char *err)
         it->payload = dup_column(st, 5);
         (*count)++;
     }
-    sqlite3_finalize(st);
-    bss_store_rollback(n->o.store); /* read only */
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    bss_store_snapshot_end(n->o.store, db);
     return BSS_OK;
 }
 
@@ -141,11 +144,11 @@ static void record_outcome(bss_notifier *n, const due_item *it, int rc, const ch
     }
     sqlite3 *db = bss_store_db(n->o.store);
     sqlite3_stmt *st = NULL;
-    int ok = sqlite3_prepare_v2(db,
-                                "UPDATE notifications SET status = ?1, attempts = ?2,"
-                                " next_attempt_ms = ?3, last_error = ?4, sent_ms = ?5"
-                                " WHERE id = ?6",
-                                -1, &st, NULL) == SQLITE_OK;
+    int ok = bss_store_prepare_cached(db,
+                                      "UPDATE notifications SET status = ?1, attempts = ?2,"
+                                      " next_attempt_ms = ?3, last_error = ?4, sent_ms = ?5"
+                                      " WHERE id = ?6",
+                                      &st, err) == BSS_OK;
     if (ok) {
         sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 2, attempts);
@@ -160,8 +163,9 @@ static void record_outcome(bss_notifier *n, const due_item *it, int rc, const ch
             sqlite3_bind_null(st, 5);
         sqlite3_bind_int64(st, 6, it->id);
         ok = sqlite3_step(st) == SQLITE_DONE;
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
     }
-    sqlite3_finalize(st);
     if (!ok || bss_store_commit(n->o.store, err) != BSS_OK) {
         if (!ok)
             bss_store_rollback(n->o.store);

@@ -108,6 +108,16 @@ static void test_rejections(void)
     CHECK(&counts, bss_event_new("", "S", NULL, NULL) == NULL);
     CHECK(&counts, bss_event_new("T", "S", "[1]", NULL) == NULL);
     CHECK(&counts, bss_event_new("T", "S", "{", NULL) == NULL);
+
+    /* Adopted data is kept as written, and owned (freed) in every case. */
+    char err[BSS_ERRLEN];
+    char *mine = strdup("{\"a\":1}");
+    bss_event *adopted = bss_event_adopt("T", "S", mine, err);
+    CHECK(&counts, adopted != NULL && adopted->data == mine && adopted->id[0] != '\0');
+    bss_event_free(adopted);
+    CHECK(&counts, bss_event_adopt("T", "S", strdup("[1]"), err) == NULL);
+    CHECK(&counts, bss_event_adopt("", "S", strdup("{}"), err) == NULL);
+    CHECK(&counts, bss_event_adopt("T", "S", NULL, err) == NULL);
 }
 
 /* Encodes ev (as a store would have stamped it) and decodes it again. */
