@@ -477,20 +477,83 @@ char *billing_charge_event_text(const billing_charge *c)
     return finish(&b);
 }
 
+/* One product's part of an invoice. */
+typedef struct product_part {
+    const char *product_cd; /* points into the invoice's lines */
+    int64_t lines, usage_bytes, billable_mb, amount;
+} product_part;
+
+/* Usage sums beyond int64 (exabytes) stop at its maximum: settlement then
+ * refuses the invoice as overflowing, as it refuses any such sum. */
+static void add_saturating(int64_t *sum, int64_t v)
+{
+    if (__builtin_add_overflow(*sum, v, sum))
+        *sum = INT64_MAX;
+}
+
+static int part_order(const void *a, const void *b)
+{
+    return strcmp(((const product_part *)a)->product_cd, ((const product_part *)b)->product_cd);
+}
+
+/* ,"usageBytes":"<decimal>" (64-bit counts travel as strings) */
+static void put_count_member(text_buf *b, const char *name, int64_t v)
+{
+    char text[24];
+    snprintf(text, sizeof text, "%" PRId64, v);
+    put_str_member(b, name, text, 0);
+}
+
 char *billing_invoice_event_text(const billing_invoice *inv)
 {
+    /* Products are few (the catalog's); lines may be many thousands. */
+    product_part *parts = NULL;
+    size_t nparts = 0;
+    int64_t usage = 0, billable = 0;
+    for (size_t i = 0; i < inv->nlines; i++) {
+        const billing_charge *c = &inv->lines[i];
+        size_t k = 0;
+        while (k < nparts && strcmp(parts[k].product_cd, c->product_cd) != 0)
+            k++;
+        if (k == nparts) {
+            product_part *grown = realloc(parts, (nparts + 1) * sizeof *parts);
+            if (grown == NULL) {
+                free(parts);
+                return NULL;
+            }
+            parts = grown;
+            memset(&parts[nparts], 0, sizeof *parts);
+            parts[nparts++].product_cd = c->product_cd;
+        }
+        parts[k].lines++;
+        add_saturating(&parts[k].usage_bytes, c->usage_bytes);
+        add_saturating(&parts[k].billable_mb, c->billable_mb);
+        add_saturating(&parts[k].amount, c->total);
+        add_saturating(&usage, c->usage_bytes);
+        add_saturating(&billable, c->billable_mb);
+    }
+    if (nparts > 1)
+        qsort(parts, nparts, sizeof *parts, part_order);
     text_buf b = {0};
     put(&b, "{", 1);
     put_str_member(&b, "invoiceId", inv->invoice_id, 1);
     put_str_member(&b, "customerId", inv->customer_id, 0);
     put_str_member(&b, "period", inv->period, 0);
     put_str_member(&b, "email", inv->email, 0);
-    put_str(&b, ",\"lines\":[");
-    for (size_t i = 0; i < inv->nlines; i++) {
-        if (i > 0)
-            put(&b, ",", 1);
-        put_charge(&b, &inv->lines[i]);
+    put_int_member(&b, "lineCount", (int64_t)inv->nlines);
+    put_count_member(&b, "usageBytes", usage);
+    put_int_member(&b, "billableMb", billable);
+    put_str(&b, ",\"byProduct\":[");
+    for (size_t k = 0; k < nparts; k++) {
+        put(&b, k > 0 ? ",{" : "{", k > 0 ? 2 : 1);
+        put_str_member(&b, "productCd", parts[k].product_cd, 1);
+        put_int_member(&b, "lineCount", parts[k].lines);
+        put_count_member(&b, "usageBytes", parts[k].usage_bytes);
+        put_int_member(&b, "billableMb", parts[k].billable_mb);
+        put_int_member(&b, "amount", parts[k].amount);
+        put(&b, "}", 1);
     }
+    free(parts);
     put(&b, "]", 1);
     put_int_member(&b, "subtotal", inv->subtotal);
     put_int_member(&b, "vat", inv->vat);

@@ -151,13 +151,22 @@ typedef enum billing_json_form {
  * subtotal, vat, total (integers). NULL when out of memory. */
 cJSON *billing_charge_to_json(const billing_charge *c, billing_json_form form);
 
-/* The event forms (BILLING_JSON_EVENT) of a charge and of an invoice as
- * compact JSON text, written directly rather than built and printed with
- * cJSON: byte for byte what cJSON_PrintUnformatted of
- * billing_charge_to_json / billing_invoice_to_json gives
+/* The event form (BILLING_JSON_EVENT) of a charge as compact JSON text,
+ * written directly rather than built and printed with cJSON: byte for byte
+ * what cJSON_PrintUnformatted of billing_charge_to_json gives
  * (tests/unit/test_charges.c compares them). A malloc'd string (free()),
  * or NULL when out of memory. */
 char *billing_charge_event_text(const billing_charge *c);
+
+/* InvoiceIssued's data: the invoice without its lines, which would make an
+ * event grow with the customer's fleet (a few thousand lines passed the
+ * bus's 1 MiB per event), but with what followers total from them:
+ * {invoiceId, customerId, period, email, lineCount, usageBytes (decimal
+ * string), billableMb, byProduct: [{productCd, lineCount, usageBytes,
+ * billableMb, amount (the lines' totals, VAT included)}] by productCd,
+ * subtotal, vat, total, status, issuedAt}. Usage sums stop at INT64_MAX.
+ * The lines stay in billing's store (GET /billings/invoices/{id}). A
+ * malloc'd string (free()), or NULL when out of memory. */
 char *billing_invoice_event_text(const billing_invoice *inv);
 
 /* Appends the period's charges (only the line's when svc_cont_no is not

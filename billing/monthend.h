@@ -32,8 +32,8 @@
  *       charges by svcContNo, subtotal/vat/total = their sums, status
  *       ISSUED, issuedAt = the AuCloseCompleted event's time, so replaying
  *       the log re-creates identical documents), emits InvoiceIssued
- *       {invoiceId, customerId, period, email, lines, subtotal, vat, total,
- *       status, issuedAt} per invoice (subject invoiceId), queues one mail
+ *       (the summary of billing_invoice_event_text, ledger.h: totals and
+ *       byProduct, not the lines) per invoice (subject invoiceId), queues one mail
  *       per invoice with an email (notify.h channel "mail", dedup key =
  *       invoiceId, target = email, payload {"invoiceId","period"}), then
  *       emits PeriodInvoiced {period, invoiceCount, lineCount (lines moved

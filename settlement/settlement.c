@@ -197,6 +197,78 @@ static int add_line(settlement_invoice *inv, const cJSON *line, size_t index, ch
     return BSS_OK;
 }
 
+/* Adds one byProduct entry ({productCd, lineCount, usageBytes, billableMb,
+ * amount}) to inv. */
+static int add_product(settlement_invoice *inv, const cJSON *entry, size_t index, char *err)
+{
+    char where[48];
+    snprintf(where, sizeof where, "byProduct[%zu]: ", index);
+    char product[SETTLEMENT_PRODUCT_CD_MAX + 1];
+    char why[BSS_ERRLEN] = "";
+    int64_t lines = 0, usage = 0, billable = 0, amount = 0;
+    if (!cJSON_IsObject(entry)) {
+        bss_seterr(err, "%snot an object", where);
+        return BSS_ERR_INVALID;
+    }
+    if (bss_jfield_string(entry, "productCd", product, sizeof product, why) != BSS_OK ||
+        read_count(entry, "lineCount", "", &lines, why) != BSS_OK ||
+        read_count(entry, "usageBytes", "", &usage, why) != BSS_OK ||
+        read_count(entry, "billableMb", "", &billable, why) != BSS_OK ||
+        bss_jfield_int64(entry, "amount", &amount, why) != BSS_OK) {
+        bss_seterr(err, "%s%s", where, why);
+        return BSS_ERR_INVALID;
+    }
+    size_t before = inv->nproducts;
+    settlement_product_total *p = product_slot(inv, product);
+    if (p == NULL) {
+        bss_seterr(err, "out of memory");
+        return BSS_ERR_NOMEM;
+    }
+    if (inv->nproducts == before) {
+        bss_seterr(err, "%sproduct '%s' twice", where, product);
+        return BSS_ERR_INVALID;
+    }
+    if (!add_checked(&inv->line_count, lines) || !add_checked(&inv->usage_bytes, usage) ||
+        !add_checked(&inv->billable_mb, billable) || !add_checked(&inv->lines_total, amount)) {
+        bss_seterr(err, "%sa sum overflows 64 bits", where);
+        return BSS_ERR_INVALID;
+    }
+    p->line_count = lines;
+    p->usage_bytes = usage;
+    p->amount = amount;
+    return BSS_OK;
+}
+
+/* The summary form: byProduct, whose sums must be the invoice's lineCount,
+ * usageBytes and billableMb. */
+static int parse_summary(const cJSON *d, const cJSON *by_product, settlement_invoice *out,
+                         char *err)
+{
+    if (!cJSON_IsArray(by_product)) {
+        bss_seterr(err, "field 'byProduct' must be an array");
+        return BSS_ERR_INVALID;
+    }
+    int64_t lines = 0, usage = 0, billable = 0;
+    if (read_count(d, "lineCount", "", &lines, err) != BSS_OK ||
+        read_count(d, "usageBytes", "", &usage, err) != BSS_OK ||
+        read_count(d, "billableMb", "", &billable, err) != BSS_OK)
+        return BSS_ERR_INVALID;
+    size_t index = 0;
+    const cJSON *entry = NULL;
+    cJSON_ArrayForEach(entry, by_product)
+    {
+        int rc = add_product(out, entry, index++, err);
+        if (rc != BSS_OK)
+            return rc;
+    }
+    if (out->line_count != lines || out->usage_bytes != usage || out->billable_mb != billable) {
+        bss_seterr(err, "byProduct does not add up to the invoice's lineCount, usageBytes and"
+                        " billableMb");
+        return BSS_ERR_INVALID;
+    }
+    return BSS_OK;
+}
+
 int settlement_invoice_parse(const char *data_json, settlement_invoice *out, char *err)
 {
     memset(out, 0, sizeof *out);
@@ -219,12 +291,15 @@ int settlement_invoice_parse(const char *data_json, settlement_invoice *out, cha
         bss_seterr(err, "field 'period' must be YYYY-MM, not '%s'", out->period);
         rc = BSS_ERR_INVALID;
     }
+    const cJSON *by_product = cJSON_GetObjectItemCaseSensitive(d, "byProduct");
     const cJSON *lines = cJSON_GetObjectItemCaseSensitive(d, "lines");
-    if (rc == BSS_OK && !cJSON_IsArray(lines)) {
-        bss_seterr(err, "field 'lines' must be an array");
+    if (rc == BSS_OK && by_product != NULL) {
+        rc = parse_summary(d, by_product, out, err);
+    } else if (rc == BSS_OK && !cJSON_IsArray(lines)) {
+        bss_seterr(err, "field 'byProduct' (or, in events from before it, 'lines') must be an"
+                        " array");
         rc = BSS_ERR_INVALID;
-    }
-    if (rc == BSS_OK) {
+    } else if (rc == BSS_OK) {
         size_t index = 0;
         const cJSON *line = NULL;
         cJSON_ArrayForEach(line, lines)

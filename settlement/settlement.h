@@ -65,7 +65,7 @@ typedef struct settlement_invoice {
     char invoice_id[SETTLEMENT_ID_MAX + 1];
     char customer_id[SETTLEMENT_CUSTOMER_ID_MAX + 1];
     char period[BSS_PERIOD_LEN + 1];
-    int64_t line_count;  /* entries of `lines` */
+    int64_t line_count;  /* lines charged */
     int64_t usage_bytes; /* sum of the lines' usageBytes */
     int64_t billable_mb; /* sum of the lines' billableMb */
     int64_t subtotal, vat, total; /* the invoice's own amounts */
@@ -96,9 +96,15 @@ int settlement_schema(sqlite3 *db, char *err);
 
 /* Parses InvoiceIssued data (JSON object text) into *out. Checks invoiceId,
  * customerId, period (exactly "YYYY-MM"), subtotal/vat/total (integers),
- * and every line: svcContNo, productCd, usageBytes (a decimal string of a
- * non-negative int64, or a JSON integer up to 2^53), billableMb (>= 0),
- * total, and period (when present, equal to the invoice's). Returns BSS_OK
+ * then the invoice's content in one of its two forms:
+ *   byProduct (what billing emits): lineCount, usageBytes, billableMb and
+ *     byProduct [{productCd (each once), lineCount, usageBytes, billableMb,
+ *     amount}], whose sums must equal the three totals; counts are decimal
+ *     strings of non-negative int64s or JSON integers up to 2^53;
+ *   lines (events written before the summary form, still in old logs):
+ *     every line's svcContNo, productCd, usageBytes, billableMb (>= 0),
+ *     total, and period (when present, equal to the invoice's).
+ * Returns BSS_OK
  * (free *out with settlement_invoice_free), BSS_ERR_INVALID with the field
  * named in err (also when a sum overflows int64), or BSS_ERR_NOMEM. On
  * error *out holds nothing to free. */

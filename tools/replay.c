@@ -33,6 +33,7 @@
 #include "replay_rebuild.h"
 #endif
 
+#include <cjson/cJSON.h>
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -181,16 +182,52 @@ static int status_for(int rc, size_t skipped)
 
 /* ---- events ---- */
 
+enum { FOCUS_INVOICES = 64, INVOICE_ID_MAX = 160 };
+
 typedef struct print_ctx {
     int json;
     const char *focus;
     int failed;
+    /* The focus line's charges seen so far: the invoice billing each and
+     * the line's total in it, shown on that invoice (which names no line). */
+    struct {
+        char invoice_id[INVOICE_ID_MAX];
+        char total[24];
+    } billed[FOCUS_INVOICES];
+    size_t nbilled;
 } print_ctx;
+
+/* Remembers a ChargeCalculated of the focus line; returns the line's total
+ * in an InvoiceIssued remembered so, else NULL. */
+static const char *focus_line_total(print_ctx *p, const bss_event *ev)
+{
+    if (p->focus == NULL)
+        return NULL;
+    if (strcmp(ev->type, "InvoiceIssued") == 0) {
+        for (size_t i = 0; i < p->nbilled; i++)
+            if (strcmp(p->billed[i].invoice_id, ev->subject) == 0)
+                return p->billed[i].total;
+        return NULL;
+    }
+    if (p->nbilled == FOCUS_INVOICES || strcmp(ev->subject, p->focus) != 0 ||
+        !replay_charge_invoice_id(ev, p->billed[p->nbilled].invoice_id, INVOICE_ID_MAX))
+        return NULL;
+    cJSON *d = cJSON_Parse(ev->data);
+    const cJSON *total = cJSON_GetObjectItemCaseSensitive(d, "total");
+    if (cJSON_IsNumber(total) && total->valuedouble >= 0 && total->valuedouble <= 9e15) {
+        snprintf(p->billed[p->nbilled].total, sizeof p->billed[p->nbilled].total, "%.0f",
+                 total->valuedouble);
+        p->nbilled++;
+    }
+    cJSON_Delete(d);
+    return NULL;
+}
 
 static int print_one(void *ctx, const bss_event *ev)
 {
     print_ctx *p = ctx;
-    int rc = p->json ? replay_print_json(stdout, ev) : replay_print_text(stdout, ev, p->focus);
+    int rc = p->json ? replay_print_json(stdout, ev)
+                     : replay_print_text(stdout, ev, p->focus, focus_line_total(p, ev));
     if (rc != BSS_OK)
         p->failed = 1;
     return rc != BSS_OK; /* stdout gone (a closed pipe): stop */
@@ -223,7 +260,7 @@ static int cmd_events(const options *o)
     f.subject = o->subject;
     f.since_ms = o->since_ms;
     f.until_ms = o->until_ms;
-    print_ctx p = {o->json, NULL, 0};
+    print_ctx p = {.json = o->json};
     size_t skipped = 0;
     char err[BSS_ERRLEN];
     int rc = replay_merge(&o->src, sources, nsources, &f, print_one, &p, &skipped, stderr, err);
@@ -249,7 +286,10 @@ static int keep_mentioning(void *ctx, const bss_event *ev)
 }
 
 /* Every event about the line (or about the customer and each of its lines),
- * in causal order. */
+ * in causal order. Two passes: the first finds what names the line (or the
+ * customer); the second adds what names anything found so: the customer's
+ * lines, and the invoices billing the line's charges (an InvoiceIssued
+ * names its customer, not its lines). */
 static int gather_timeline(const options *o, replay_events *out, size_t *skipped, char *err)
 {
     const char *first[1] = {o->line ? o->line : o->customer};
@@ -258,44 +298,51 @@ static int gather_timeline(const options *o, replay_events *out, size_t *skipped
     f.mentions = first;
     f.nmentions = 1;
     mention_ctx m = {first, 1};
-    /* For a customer, the second pass reads a superset of these rows and
-     * reports what is corrupt among them; the first pass stays quiet. */
-    FILE *quiet = o->customer ? fopen("/dev/null", "w") : NULL;
+    /* The second pass reads a superset of these rows and reports what is
+     * corrupt among them; the first pass stays quiet. */
+    FILE *quiet = fopen("/dev/null", "w");
     size_t first_skipped = 0;
     int rc = replay_collect(&o->src, replay_known_sources, replay_known_nsources, &f,
-                            keep_mentioning, &m, out, o->customer ? &first_skipped : skipped,
-                            quiet ? quiet : stderr, err);
+                            keep_mentioning, &m, out, &first_skipped, quiet ? quiet : stderr,
+                            err);
     if (quiet != NULL)
         fclose(quiet);
-    if (rc == BSS_OK && o->customer != NULL) {
-        /* A customer's lines are the subjects of the events that name the
-         * customer; the second pass gathers everything about those too. */
-        const char **values = malloc((out->count + 1) * sizeof *values);
-        if (values == NULL) {
-            bss_seterr(err, "out of memory");
-            return BSS_ERR_NOMEM;
-        }
-        size_t n = 0;
-        values[n++] = o->customer;
-        for (size_t i = 0; i < out->count; i++) {
-            int seen = 0;
-            for (size_t k = 0; k < n && !seen; k++)
-                seen = strcmp(values[k], out->items[i].subject) == 0;
-            if (!seen)
-                values[n++] = out->items[i].subject;
-        }
-        replay_events all = {0};
-        f.mentions = values;
-        f.nmentions = n;
-        m.values = values;
-        m.n = n;
-        rc = replay_collect(&o->src, replay_known_sources, replay_known_nsources, &f,
-                            keep_mentioning, &m, &all, skipped, stderr, err);
-        /* values point into out's events: free those only now. */
+    if (rc != BSS_OK)
+        return rc;
+    char(*invoices)[INVOICE_ID_MAX] = calloc(out->count + 1, sizeof *invoices);
+    const char **values = malloc((out->count + 1) * sizeof *values);
+    if (values == NULL || invoices == NULL) {
         free(values);
-        replay_events_free(out);
-        *out = all;
+        free(invoices);
+        bss_seterr(err, "out of memory");
+        return BSS_ERR_NOMEM;
     }
+    size_t n = 0;
+    values[n++] = first[0];
+    for (size_t i = 0; i < out->count; i++) {
+        const char *value = NULL;
+        if (o->customer != NULL)
+            value = out->items[i].subject;
+        else if (replay_charge_invoice_id(&out->items[i], invoices[i], INVOICE_ID_MAX))
+            value = invoices[i];
+        int seen = value == NULL;
+        for (size_t k = 0; k < n && !seen; k++)
+            seen = strcmp(values[k], value) == 0;
+        if (!seen)
+            values[n++] = value;
+    }
+    replay_events all = {0};
+    f.mentions = values;
+    f.nmentions = n;
+    m.values = values;
+    m.n = n;
+    rc = replay_collect(&o->src, replay_known_sources, replay_known_nsources, &f,
+                        keep_mentioning, &m, &all, skipped, stderr, err);
+    /* values point into out's events and invoices: free those only now. */
+    free(values);
+    free(invoices);
+    replay_events_free(out);
+    *out = all;
     if (rc == BSS_OK)
         rc = replay_causal_order(out);
     return rc;
@@ -313,7 +360,7 @@ static int cmd_timeline(const options *o)
     int rc = gather_timeline(o, &list, &skipped, err);
     if (rc != BSS_OK)
         fprintf(stderr, "bssiot-replay: %s\n", err);
-    print_ctx p = {o->json, o->line, 0};
+    print_ctx p = {.json = o->json, .focus = o->line};
     for (size_t i = 0; i < list.count && !p.failed; i++)
         print_one(&p, &list.items[i]);
     if (rc == BSS_OK && list.count == 0)

@@ -87,6 +87,26 @@ void replay_line_state_free(replay_line_state *st)
 
 int replay_line_state_known(const replay_line_state *st) { return st->folded > 0; }
 
+/* The line's charge (its ChargeCalculated data, parsed; cJSON_Delete it)
+ * for the period and customer of the invoice d, or NULL. */
+static cJSON *line_charge_for(const replay_line_state *st, const cJSON *d)
+{
+    const cJSON *period = cJSON_GetObjectItemCaseSensitive(d, "period");
+    const cJSON *customer = cJSON_GetObjectItemCaseSensitive(d, "customerId");
+    if (!cJSON_IsString(period) || !cJSON_IsString(customer))
+        return NULL;
+    for (size_t i = 0; i < st->ncharges; i++) {
+        if (strcmp(st->charges[i].period, period->valuestring) != 0)
+            continue;
+        cJSON *c = cJSON_Parse(st->charges[i].data);
+        const cJSON *owner = cJSON_GetObjectItemCaseSensitive(c, "customerId");
+        if (cJSON_IsString(owner) && strcmp(owner->valuestring, customer->valuestring) == 0)
+            return c;
+        cJSON_Delete(c);
+    }
+    return NULL;
+}
+
 /* Grows *items (element size `size`) by one zeroed element; NULL when out of memory. */
 static void *grow(void *items_ptr, size_t *count, size_t size)
 {
@@ -256,11 +276,18 @@ static int apply_parsed(replay_line_state *st, const bss_event *ev, const cJSON 
             if (cJSON_IsString(svc) && strcmp(svc->valuestring, st->svc) == 0)
                 mine = line;
         }
+        /* The summary form lists no lines: the line's invoice is the one of
+         * its charge's customer and period. */
+        cJSON *charge_data = NULL;
+        if (mine == NULL)
+            mine = charge_data = line_charge_for(st, d);
         if (mine == NULL)
             return BSS_OK; /* mentions the line elsewhere; not its invoice */
         invoice *inv = grow(&st->invoices, &st->ninvoices, sizeof *inv);
-        if (inv == NULL)
+        if (inv == NULL) {
+            cJSON_Delete(charge_data);
             return NOMEM;
+        }
         copy_str(d, "invoiceId", inv->invoice_id, sizeof inv->invoice_id);
         copy_str(d, "period", inv->period, sizeof inv->period);
         copy_str(d, "status", inv->status, sizeof inv->status);
@@ -270,6 +297,7 @@ static int apply_parsed(replay_line_state *st, const bss_event *ev, const cJSON 
             inv->invoice_total = 0;
         if (!money(line_total, &inv->line_total))
             inv->line_total = 0;
+        cJSON_Delete(charge_data);
     }
     return BSS_OK;
 }

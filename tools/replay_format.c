@@ -42,7 +42,7 @@ static const key_fields KEY_FIELDS[] = {
     {"AuCloseCompleted", "period lineCount totalBytes"},
     {"ChargeCalculated", "period usageBytes billableMb includedMb overageMb overageFee activeDays "
                          "daysInPeriod baseFee subtotal vat total"},
-    {"InvoiceIssued", "customerId period lines subtotal vat total status"},
+    {"InvoiceIssued", "customerId period lineCount subtotal vat total status"},
     {"PeriodInvoiced", "period invoiceCount lineCount chargeCount"},
     {"SettlementCompleted", "period status lineCount invoiceCount totalAmount"},
 };
@@ -175,7 +175,26 @@ static void print_key_data(FILE *out, const bss_event *ev, const cJSON *root, co
     }
 }
 
-int replay_print_text(FILE *out, const bss_event *ev, const char *focus)
+int replay_charge_invoice_id(const bss_event *ev, char *out, size_t len)
+{
+    if (strcmp(ev->type, "ChargeCalculated") != 0 || ev->data == NULL)
+        return 0;
+    cJSON *d = cJSON_Parse(ev->data);
+    const cJSON *customer = cJSON_GetObjectItemCaseSensitive(d, "customerId");
+    const cJSON *period = cJSON_GetObjectItemCaseSensitive(d, "period");
+    int ok = cJSON_IsString(customer) && cJSON_IsString(period) &&
+             strlen(period->valuestring) == 7 && period->valuestring[4] == '-';
+    if (ok) {
+        int n = snprintf(out, len, "INV-%.4s%.2s-%s", period->valuestring,
+                         period->valuestring + 5, customer->valuestring);
+        ok = n > 0 && (size_t)n < len;
+    }
+    cJSON_Delete(d);
+    return ok;
+}
+
+int replay_print_text(FILE *out, const bss_event *ev, const char *focus,
+                      const char *line_total)
 {
     char when[48], where[BSS_EVENT_SOURCE_MAX + 24];
     replay_format_time(ev->time_ms, when, sizeof when);
@@ -183,8 +202,10 @@ int replay_print_text(FILE *out, const bss_event *ev, const char *focus)
     fprintf(out, "%s %-14s %-20s %-14s", when, where, ev->type, ev->subject);
     cJSON *root = ev->data ? cJSON_Parse(ev->data) : NULL;
     if (root != NULL)
-        print_key_data(out, ev, root, focus);
+        print_key_data(out, ev, root, line_total != NULL ? NULL : focus);
     cJSON_Delete(root);
+    if (line_total != NULL)
+        fprintf(out, " lineTotal=%s", line_total);
     fputc('\n', out);
     return ferror(out) ? BSS_ERR_IO : BSS_OK;
 }

@@ -21,9 +21,20 @@
 #include <stdio.h>
 
 /* Prints ev as one text line. `focus` (may be NULL) is the line the output is
- * about: an InvoiceIssued then also shows that line's own total. Returns
- * BSS_OK or BSS_ERR_IO when writing fails. */
-int replay_print_text(FILE *out, const bss_event *ev, const char *focus);
+ * about: an InvoiceIssued that lists its lines (events written before the
+ * summary form) then also shows that line's own total. `line_total` (may
+ * be NULL) is that total when the caller knows it from the line's charge:
+ * printed as lineTotal= instead. Returns BSS_OK or BSS_ERR_IO when writing
+ * fails. */
+int replay_print_text(FILE *out, const bss_event *ev, const char *focus,
+                      const char *line_total);
+
+/* For a ChargeCalculated, the id of the invoice that bills the charge, by
+ * billing's rule "INV-<YYYYMM>-<customerId>" (billing/monthend.h): an
+ * InvoiceIssued names no line, so this is how a line's story finds its
+ * invoices. Returns 1 with out set, 0 for any other event or data without
+ * a customerId and a YYYY-MM period. */
+int replay_charge_invoice_id(const bss_event *ev, char *out, size_t len);
 
 /* Prints ev as one JSON object and a newline. Returns BSS_OK or BSS_ERR_IO. */
 int replay_print_json(FILE *out, const bss_event *ev);

@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* What was accepted must be usable by every consumer in the tool. */
         if (strlen(ev.data) != row.data.len || replay_event_mentions(&ev, ev.subject) != 1)
             abort();
-        replay_print_text(sink, &ev, ev.subject);
+        replay_print_text(sink, &ev, ev.subject, NULL);
         replay_print_json(sink, &ev);
         replay_line_state *st = replay_line_state_new(ev.subject, INT64_MAX);
         if (st != NULL) {
@@ -82,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                         &message, err) == BSS_OK) {
         if (message->sequence < 1 || strcmp(message->source, "customer") != 0)
             abort();
-        replay_print_text(sink, message, message->subject);
+        replay_print_text(sink, message, message->subject, "1");
         replay_print_json(sink, message);
         replay_event_mentions(message, message->subject);
         bss_event_free(message);

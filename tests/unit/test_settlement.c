@@ -219,6 +219,46 @@ static void test_parse_and_format(void)
     }
     settlement_invoice_free(&inv);
 
+    /* The summary form billing emits: the same invoice as byProduct parts. */
+    static const char summary[] =
+        "{\"invoiceId\":\"I1\",\"customerId\":\"C1\",\"period\":\"2026-10\","
+        "\"email\":\"\",\"lineCount\":2,\"usageBytes\":\"6000\",\"billableMb\":6,"
+        "\"byProduct\":[{\"productCd\":\"IOT-PLUS\",\"lineCount\":1,\"usageBytes\":\"5000\","
+        "\"billableMb\":5,\"amount\":9900},{\"productCd\":\"IOT-BASIC\",\"lineCount\":1,"
+        "\"usageBytes\":\"1000\",\"billableMb\":1,\"amount\":3300}],"
+        "\"subtotal\":12000,\"vat\":1200,\"total\":13200,\"status\":\"ISSUED\","
+        "\"issuedAt\":\"2026-11-01T00:00:00+09:00\"}";
+    CHECK(&C, settlement_invoice_parse(summary, &inv, err) == BSS_OK);
+    CHECK(&C, inv.line_count == 2 && inv.usage_bytes == 6000 && inv.billable_mb == 6);
+    CHECK(&C, inv.lines_total == 13200 && inv.nproducts == 2);
+    if (inv.nproducts == 2) {
+        CHECK(&C, strcmp(inv.products[0].product_cd, "IOT-BASIC") == 0);
+        CHECK(&C, inv.products[0].amount == 3300 && inv.products[0].usage_bytes == 1000);
+        CHECK(&C, strcmp(inv.products[1].product_cd, "IOT-PLUS") == 0);
+        CHECK(&C, inv.products[1].line_count == 1);
+    }
+    settlement_invoice_free(&inv);
+    /* Parts that do not add up to the totals, a product twice, a part
+     * without its amount, a summary that is not an array: refused. */
+    char broken[sizeof summary + 64];
+    const char *const edits[][2] = {
+        {"\"lineCount\":2", "\"lineCount\":3"},
+        {"\"usageBytes\":\"6000\"", "\"usageBytes\":\"6001\""},
+        {"\"billableMb\":6", "\"billableMb\":7"},
+        {"\"productCd\":\"IOT-BASIC\"", "\"productCd\":\"IOT-PLUS\""},
+        {",\"amount\":3300", ""},
+        {"\"byProduct\":[", "\"byProduct\":{\"x\":["},
+    };
+    for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+        const char *at = strstr(summary, edits[i][0]);
+        CHECK(&C, at != NULL);
+        if (at == NULL)
+            continue;
+        snprintf(broken, sizeof broken, "%.*s%s%s", (int)(at - summary), summary, edits[i][1],
+                 at + strlen(edits[i][0]));
+        CHECK(&C, settlement_invoice_parse(broken, &inv, err) != BSS_OK);
+    }
+
     /* Contract violations. */
     const char *bad_usage[] = {"-1", "12a", "", " 1", "+1", "99999999999999999999",
                                "9223372036854775808"};
