@@ -65,6 +65,7 @@ enum {
     STMT_FIND_ID,
     STMT_VERSION,
     STMT_INSERT_EVENT,
+    STMT_INSERT_EVENT_NEW,
     STMT_INSERT_OUTBOX,
     STMT_INBOX_GET,
     STMT_INBOX_SET,
@@ -73,6 +74,8 @@ enum {
     STMT_GROUP_SAVEPOINT,
     STMT_GROUP_RELEASE,
     STMT_GROUP_ROLLBACK_TO,
+    STMT_MAX_SEQUENCE,
+    STMT_OUTBOX_RANGE,
     STMT_COUNT
 };
 
@@ -90,6 +93,8 @@ static const char *STMT_SQL[STMT_COUNT] = {
     "SELECT COALESCE(MAX(version), 0) FROM events WHERE subject = ?1",
     "INSERT INTO events(id, type, subject, version, time_ms, correlation_id,"
     " causation_id, data) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    "INSERT INTO events(id, type, subject, version, time_ms, correlation_id,"
+    " causation_id, data) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(id) DO NOTHING",
     "INSERT INTO outbox(sequence) VALUES(?1)",
     "SELECT position FROM inbox WHERE stream = ?1 AND partition = ?2",
     "INSERT INTO inbox(stream, partition, position) VALUES(?1, ?2, ?3)"
@@ -100,7 +105,20 @@ static const char *STMT_SQL[STMT_COUNT] = {
     "SAVEPOINT bss_group",
     "RELEASE bss_group",
     "ROLLBACK TO bss_group",
+    "SELECT COALESCE(MAX(sequence), 0) FROM events",
+    "INSERT INTO outbox(sequence) SELECT sequence FROM events"
+    " WHERE sequence > ?1 AND sequence <= ?2",
 };
+
+/* bss_store_append_many writes full runs of MANY_ROWS events with one
+ * statement for their subjects' versions and one for the rows (their
+ * outbox rows with STMT_OUTBOX_RANGE): per row, a statement's fixed cost
+ * (cursors opened and closed on the table and each index) was more than
+ * the B-tree work itself. */
+#define MANY_ROWS 64
+#define EVENT_BINDS 8
+/* append_run's answer when a run must go one by one instead */
+#define RUN_ONE_BY_ONE 1
 
 /* One unit of work waiting for the COMMIT of its group. Lives on the
  * waiting thread's stack; the thread that commits fills rc/err and sets
@@ -124,6 +142,7 @@ struct bss_store {
     int appended_in_transaction;
     sqlite3 *wdb;
     sqlite3_stmt *stmt[STMT_COUNT];
+    sqlite3_stmt *many_versions, *many_events; /* prepared on first use */
 
     pthread_mutex_t pool_lock;
     sqlite3 *pool[READ_POOL_SIZE];
@@ -250,6 +269,8 @@ void bss_store_close(bss_store *s)
     bss_store_wake_all(s);
     for (int i = 0; i < STMT_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
+    sqlite3_finalize(s->many_versions);
+    sqlite3_finalize(s->many_events);
     close_connection(s->wdb);
     for (int i = 0; i < s->pool_count; i++)
         close_connection(s->pool[i]);
@@ -475,11 +496,21 @@ void bss_store_group_rollback(bss_store *s)
     group_pass_on(s);
 }
 
-int bss_store_commit(bss_store *s, char *err)
+/* SQLite's default wal_autocheckpoint, which the store keeps: a commit that
+ * leaves the WAL at this many pages or more checkpoints it. */
+#define WAL_AUTOCHECKPOINT_PAGES 1000
+
+static int commit(bss_store *s, int defer_checkpoint, char *err)
 {
     if (s->in_unit && holds_transaction(s))
         return bss_store_group_commit(s, err);
+    if (defer_checkpoint)
+        sqlite3_wal_autocheckpoint(s->wdb, 0);
     int rc = exec_stmt(s->stmt[STMT_COMMIT]);
+    /* Restored while write_lock is still held: the next commit, whoever
+     * makes it, checkpoints as usual. */
+    if (defer_checkpoint)
+        sqlite3_wal_autocheckpoint(s->wdb, WAL_AUTOCHECKPOINT_PAGES);
     if (rc != SQLITE_DONE) {
         bss_seterr(err, "commit: %s", sqlite3_errmsg(s->wdb));
         if (!sqlite3_get_autocommit(s->wdb))
@@ -490,6 +521,10 @@ int bss_store_commit(bss_store *s, char *err)
     end_transaction(s, 1);
     return BSS_OK;
 }
+
+int bss_store_commit(bss_store *s, char *err) { return commit(s, 0, err); }
+
+int bss_store_commit_checkpoint_later(bss_store *s, char *err) { return commit(s, 1, err); }
 
 void bss_store_rollback(bss_store *s)
 {
@@ -587,9 +622,11 @@ static int current_version(bss_store *s, const char *subject, int64_t *version, 
     return result;
 }
 
-static int insert_event(bss_store *s, bss_event *ev, char *err)
+/* Writes ev and its outbox row. With if_new, an id already stored writes
+ * nothing and sets *inserted to 0 instead of failing. */
+static int write_event(bss_store *s, bss_event *ev, int if_new, int *inserted, char *err)
 {
-    sqlite3_stmt *st = s->stmt[STMT_INSERT_EVENT];
+    sqlite3_stmt *st = s->stmt[if_new ? STMT_INSERT_EVENT_NEW : STMT_INSERT_EVENT];
     bind_text(st, 1, ev->id);
     bind_text(st, 2, ev->type);
     bind_text(st, 3, ev->subject);
@@ -602,6 +639,9 @@ static int insert_event(bss_store *s, bss_event *ev, char *err)
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return step_error(s->wdb, "append event", err);
+    *inserted = !if_new || sqlite3_changes(s->wdb) > 0;
+    if (!*inserted)
+        return BSS_OK;
     ev->sequence = sqlite3_last_insert_rowid(s->wdb);
 
     st = s->stmt[STMT_INSERT_OUTBOX];
@@ -657,7 +697,8 @@ static int append(bss_store *s, const char *subject, int64_t expected_version,
         checked = 1;
         snprintf(ev->source, sizeof ev->source, "%s", s->source);
         ev->version = ++version;
-        rc = insert_event(s, ev, err);
+        int inserted;
+        rc = write_event(s, ev, 0, &inserted, err);
         if (rc == BSS_OK)
             s->appended_in_transaction = 1;
     }
@@ -678,6 +719,216 @@ int bss_store_append(bss_store *s, const char *subject, int64_t expected_version
                      bss_event *const *events, size_t n, char *err)
 {
     return append(s, subject, expected_version, events, n, 1, err);
+}
+
+/* Prepares the MANY_ROWS statements of append_many once. */
+static int prepare_many(bss_store *s, char *err)
+{
+    if (s->many_events != NULL)
+        return BSS_OK;
+    char *versions = malloc(128 + MANY_ROWS * 6);
+    char *rows = malloc(256 + MANY_ROWS * (EVENT_BINDS * 6 + 4));
+    int rc = versions && rows ? BSS_OK : BSS_ERR_NOMEM;
+    if (rc == BSS_OK) {
+        size_t n = (size_t)sprintf(versions, "SELECT subject, MAX(version) FROM events"
+                                             " WHERE subject IN (");
+        for (int i = 0; i < MANY_ROWS; i++)
+            n += (size_t)sprintf(versions + n, "%s?%d", i ? "," : "", i + 1);
+        sprintf(versions + n, ") GROUP BY subject");
+        n = (size_t)sprintf(rows, "INSERT INTO events(id, type, subject, version, time_ms,"
+                                  " correlation_id, causation_id, data) VALUES");
+        for (int i = 0; i < MANY_ROWS; i++)
+            n += (size_t)sprintf(rows + n, "%s(?,?,?,?,?,?,?,?)", i ? "," : "");
+        if (sqlite3_prepare_v3(s->wdb, versions, -1, SQLITE_PREPARE_PERSISTENT,
+                               &s->many_versions, NULL) != SQLITE_OK ||
+            sqlite3_prepare_v3(s->wdb, rows, -1, SQLITE_PREPARE_PERSISTENT, &s->many_events,
+                               NULL) != SQLITE_OK) {
+            bss_seterr(err, "prepare: %s", sqlite3_errmsg(s->wdb));
+            sqlite3_finalize(s->many_versions);
+            s->many_versions = NULL;
+            rc = BSS_ERR_IO;
+        }
+    } else {
+        bss_seterr(err, "out of memory");
+    }
+    free(versions);
+    free(rows);
+    return rc;
+}
+
+typedef struct run_entry {
+    bss_event *ev;
+    int index; /* in the run */
+} run_entry;
+
+/* By subject, then by place in the run. */
+static int run_entry_cmp(const void *a, const void *b)
+{
+    const run_entry *x = a, *y = b;
+    int c = strcmp(x->ev->subject, y->ev->subject);
+    return c != 0 ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+/* Appends events[0..MANY_ROWS) with the multi-row statements. Returns
+ * BSS_OK; RUN_ONE_BY_ONE when they cannot go this way (an id already stored, or the
+ * rows did not get consecutive sequences): the caller undoes the call's
+ * work and appends one by one; < 0 on error. */
+static int append_run(bss_store *s, bss_event *const *events, char *err)
+{
+    sqlite3_stmt *st = s->many_versions;
+    for (int i = 0; i < MANY_ROWS; i++)
+        bind_text(st, i + 1, events[i]->subject);
+    /* The run in subject order (then array order), to walk beside the
+     * query's rows, which come in subject order too (BINARY collation, as
+     * strcmp): each event's version follows the stored one or the one of
+     * the same subject's event just before it in the run. */
+    run_entry order[MANY_ROWS];
+    for (int i = 0; i < MANY_ROWS; i++)
+        order[i] = (run_entry){events[i], i};
+    qsort(order, MANY_ROWS, sizeof *order, run_entry_cmp);
+    int rc;
+    int k = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *subject = (const char *)sqlite3_column_text(st, 0);
+        int64_t stored = sqlite3_column_int64(st, 1);
+        for (; k < MANY_ROWS && strcmp(order[k].ev->subject, subject) <= 0; k++)
+            order[k].ev->version = strcmp(order[k].ev->subject, subject) == 0 ? stored : 0;
+    }
+    for (; k < MANY_ROWS; k++)
+        order[k].ev->version = 0;
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return step_error(s->wdb, "read versions", err);
+    for (int i = 0; i < MANY_ROWS; i++) {
+        bss_event *ev = order[i].ev;
+        if (i > 0 && strcmp(order[i - 1].ev->subject, ev->subject) == 0)
+            ev->version = order[i - 1].ev->version + 1;
+        else
+            ev->version++;
+    }
+    st = s->stmt[STMT_MAX_SEQUENCE];
+    rc = sqlite3_step(st);
+    int64_t last = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return step_error(s->wdb, "read head", err);
+    st = s->many_events;
+    for (int i = 0; i < MANY_ROWS; i++) {
+        const bss_event *ev = events[i];
+        int base = i * EVENT_BINDS;
+        bind_text(st, base + 1, ev->id);
+        bind_text(st, base + 2, ev->type);
+        bind_text(st, base + 3, ev->subject);
+        sqlite3_bind_int64(st, base + 4, ev->version);
+        sqlite3_bind_int64(st, base + 5, ev->time_ms);
+        bind_text(st, base + 6, ev->correlation_id);
+        bind_text(st, base + 7, ev->causation_id);
+        bind_text(st, base + 8, ev->data ? ev->data : "{}");
+    }
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT)
+        return RUN_ONE_BY_ONE; /* the statement kept nothing: maybe an id already stored */
+    if (rc != SQLITE_DONE)
+        return step_error(s->wdb, "append events", err);
+    /* Each row took the table's largest rowid + 1, in VALUES order: the
+     * run holds last+1 .. last+MANY_ROWS when the last row got that. */
+    if (sqlite3_last_insert_rowid(s->wdb) != last + MANY_ROWS)
+        return RUN_ONE_BY_ONE;
+    for (int i = 0; i < MANY_ROWS; i++) {
+        events[i]->sequence = last + 1 + i;
+        snprintf(events[i]->source, sizeof events[i]->source, "%s", s->source);
+    }
+    st = s->stmt[STMT_OUTBOX_RANGE];
+    sqlite3_bind_int64(st, 1, last);
+    sqlite3_bind_int64(st, 2, last + MANY_ROWS);
+    rc = exec_stmt(st);
+    if (rc != SQLITE_DONE)
+        return step_error(s->wdb, "append outbox", err);
+    s->appended_in_transaction = 1;
+    return BSS_OK;
+}
+
+/* Appends events[0..n) one by one, each after the lookups of its subject's
+ * version and of its id. */
+static int append_each(bss_store *s, bss_event *const *events, size_t n, char *err)
+{
+    int rc = BSS_OK;
+    int64_t version = 0;
+    const char *subject = NULL; /* whose current version `version` is */
+    for (size_t i = 0; rc == BSS_OK && i < n; i++) {
+        bss_event *ev = events[i];
+        if (subject == NULL || strcmp(subject, ev->subject) != 0) {
+            rc = current_version(s, ev->subject, &version, err);
+            if (rc != BSS_OK)
+                break;
+            subject = ev->subject;
+        }
+        /* The insert itself detects an id already stored (its UNIQUE
+         * index is searched anyway), instead of a lookup before every
+         * insert: only then is the stored row read back. */
+        snprintf(ev->source, sizeof ev->source, "%s", s->source);
+        ev->version = version + 1;
+        int inserted = 0;
+        rc = write_event(s, ev, 1, &inserted, err);
+        if (rc != BSS_OK)
+            break;
+        if (inserted) {
+            version++;
+            s->appended_in_transaction = 1;
+        } else {
+            int found = find_event_id(s, ev, err);
+            if (found == 0)
+                bss_seterr(err, "event %s neither inserted nor found", ev->id);
+            if (found != 1)
+                rc = found < 0 ? found : BSS_ERR_IO;
+        }
+    }
+    return rc;
+}
+
+int bss_store_append_many(bss_store *s, bss_event *const *events, size_t n, char *err)
+{
+    if (!holds_transaction(s)) {
+        bss_seterr(err, "append outside a transaction");
+        return BSS_ERR_INVALID;
+    }
+    if (n == 0 || events == NULL) {
+        bss_seterr(err, "append needs at least one event");
+        return BSS_ERR_INVALID;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (events[i] == NULL || events[i]->subject[0] == '\0') {
+            bss_seterr(err, "append_many: event %zu has no subject", i);
+            return BSS_ERR_INVALID;
+        }
+    }
+    if (exec_stmt(s->stmt[STMT_APPEND_SAVEPOINT]) != SQLITE_DONE)
+        return step_error(s->wdb, "savepoint", err);
+    int rc = n >= MANY_ROWS ? prepare_many(s, err) : BSS_OK;
+    size_t done = 0;
+    while (rc == BSS_OK && n - done >= MANY_ROWS) {
+        rc = append_run(s, events + done, err);
+        if (rc == BSS_OK)
+            done += MANY_ROWS;
+    }
+    if (rc == RUN_ONE_BY_ONE) {
+        /* Start over, one by one, from what the call found. */
+        exec_stmt(s->stmt[STMT_APPEND_ROLLBACK_TO]);
+        done = 0;
+        rc = BSS_OK;
+    }
+    if (rc == BSS_OK && done < n)
+        rc = append_each(s, events + done, n - done, err);
+    if (rc != BSS_OK) {
+        exec_stmt(s->stmt[STMT_APPEND_ROLLBACK_TO]);
+        for (size_t i = 0; i < n; i++) {
+            events[i]->sequence = 0;
+            events[i]->version = 0;
+        }
+    }
+    exec_stmt(s->stmt[STMT_APPEND_RELEASE]);
+    return rc;
 }
 
 int bss_store_append_tx(bss_store *s, const char *subject, int64_t expected_version,
@@ -776,10 +1027,10 @@ int bss_store_snapshot_begin(bss_store *s, sqlite3 **db, char *err)
 
 void bss_store_snapshot_end(bss_store *s, sqlite3 *db)
 {
-    sqlite3_stmt *commit = NULL;
+    sqlite3_stmt *end = NULL;
     if (!sqlite3_get_autocommit(db) &&
-        (bss_store_prepare_cached(db, "COMMIT", &commit, NULL) != BSS_OK ||
-         exec_stmt(commit) != SQLITE_DONE))
+        (bss_store_prepare_cached(db, "COMMIT", &end, NULL) != BSS_OK ||
+         exec_stmt(end) != SQLITE_DONE))
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     release_reader(s, db);
 }

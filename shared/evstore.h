@@ -72,6 +72,17 @@ sqlite3 *bss_store_db(bss_store *store);
  * waiting in bss_store_wait_commit when events were appended. */
 int bss_store_commit(bss_store *store, char *err);
 
+/* bss_store_commit for a large transaction whose caller answers someone
+ * once it has committed (a usage file of a million records): the WAL
+ * checkpoint such a commit would run before returning (copying every page
+ * it wrote into the database file, and an fsync) is left to the next
+ * commit on the store instead, which runs it as usual. The checkpoint adds
+ * nothing to the commit's durability: with synchronous=NORMAL a commit in
+ * the WAL survives a crash of the process, with FULL the COMMIT itself
+ * syncs the WAL, either way before this returns. Same results as
+ * bss_store_commit; inside a group unit it is bss_store_group_commit. */
+int bss_store_commit_checkpoint_later(bss_store *store, char *err);
+
 /* Rolls back everything since bss_store_begin; the transaction is over. */
 void bss_store_rollback(bss_store *store);
 
@@ -149,6 +160,20 @@ int bss_store_savepoint_rollback(bss_store *store);
  * this call is kept, and the transaction stays open for the caller. */
 int bss_store_append(bss_store *store, const char *subject, int64_t expected_version,
                      bss_event *const *events, size_t n, char *err);
+
+/* Appends events[0..n), each about its own subject (events[i]->subject),
+ * inside the open transaction, with no version check (as BSS_ANY_VERSION
+ * for every subject): for a caller that writes one event to each of many
+ * subjects at once (the rater's UsageRated, one per line per usage file).
+ * Events of one subject get consecutive versions in array order. Ids
+ * already stored are skipped as in bss_store_append. One savepoint per
+ * call instead of one per subject; every full 64 events are written with
+ * three statements (versions, rows, outbox rows) instead of four each, so
+ * a caller with many events should pass them in calls of 64 or more.
+ * Returns BSS_OK; BSS_ERR_INVALID on bad arguments; BSS_ERR_IO / BSS_ERR_BUSY
+ * when the store failed. On error nothing of this call is kept (sequence
+ * and version of every event are zeroed), and the transaction stays open. */
+int bss_store_append_many(bss_store *store, bss_event *const *events, size_t n, char *err);
 
 /* begin + append + commit, for callers with no domain state to write. */
 int bss_store_append_tx(bss_store *store, const char *subject, int64_t expected_version,

@@ -54,6 +54,18 @@ static int collect(void *ctx, const bss_event *ev)
     return 0;
 }
 
+/* count_rows inside the caller's open transaction. */
+static int64_t count_in_tx(bss_store *s, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t n = -1;
+    if (sqlite3_prepare_v2(bss_store_db(s), sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
 static int64_t count_rows(bss_store *s, const char *sql)
 {
     sqlite3_stmt *st = NULL;
@@ -239,6 +251,176 @@ static void test_bad_arguments(bss_store *s)
     bss_event_free(ev);
 }
 
+/* bss_store_append_many: one event per subject (and a subject twice), in
+ * one savepoint; versions follow each subject's stream, ids already stored
+ * are skipped, and a failure keeps nothing of the call. */
+static void test_append_many(bss_store *s)
+{
+    char err[BSS_ERRLEN];
+    bss_event *first = make("UsageRated", "M1", "{\"n\":0}");
+    CHECK(&counts, bss_store_append_tx(s, "M1", 0, &first, 1, err) == BSS_OK);
+    int64_t head = 0;
+    CHECK(&counts, bss_store_head(s, &head, err) == BSS_OK);
+    bss_event *evs[5] = {make("UsageRated", "M1", "{\"n\":1}"),
+                         make("UsageRated", "M2", "{\"n\":2}"),
+                         make("UsageRated", "M2", "{\"n\":3}"),
+                         make("UsageRated", "M3", "{\"n\":4}"),
+                         make("UsageRated", "M1", "{\"n\":5}")};
+    CHECK(&counts, bss_store_append_many(s, evs, 5, err) == BSS_ERR_INVALID); /* no txn */
+    CHECK(&counts, bss_store_begin(s, err) == BSS_OK);
+    CHECK(&counts, bss_store_append_many(s, evs, 0, err) == BSS_ERR_INVALID);
+    CHECK(&counts, bss_store_append_many(s, evs, 5, err) == BSS_OK);
+    CHECK(&counts, bss_store_commit(s, err) == BSS_OK);
+    CHECK(&counts, evs[0]->version == 2 && evs[4]->version == 3);
+    CHECK(&counts, evs[1]->version == 1 && evs[2]->version == 2 && evs[3]->version == 1);
+    for (int i = 0; i < 5; i++)
+        CHECK(&counts, evs[i]->sequence == head + 1 + i &&
+                           strcmp(evs[i]->source, "customer") == 0);
+    CHECK(&counts, count_rows(s, "SELECT COUNT(*) FROM outbox WHERE sequence > (SELECT"
+                                 " MAX(sequence) - 5 FROM events)") == 5);
+    collected c = {0};
+    CHECK(&counts, bss_store_load_stream(s, "M1", 0, collect, &c, err) == BSS_OK && c.n == 3);
+
+    /* A retry of events already stored, beside a new one: only the new one
+     * is written; the others get their stored sequence and version back. */
+    bss_event *again[2] = {bss_event_clone(evs[1]), make("UsageRated", "M2", "{\"n\":6}")};
+    again[0]->sequence = again[0]->version = 0;
+    CHECK(&counts, bss_store_begin(s, err) == BSS_OK);
+    CHECK(&counts, bss_store_append_many(s, again, 2, err) == BSS_OK);
+    CHECK(&counts, bss_store_commit(s, err) == BSS_OK);
+    CHECK(&counts, again[0]->sequence == evs[1]->sequence && again[0]->version == 1);
+    CHECK(&counts, again[1]->version == 3 && again[1]->sequence == head + 6);
+
+    /* An insert failing halfway (a trigger refuses subject BAD) undoes the
+     * whole call but leaves the transaction and the caller's writes. */
+    sqlite3 *db = NULL;
+    CHECK(&counts, bss_store_begin(s, err) == BSS_OK);
+    db = bss_store_db(s);
+    CHECK(&counts, sqlite3_exec(db,
+                                "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.events"
+                                " WHEN NEW.subject = 'BAD' BEGIN SELECT RAISE(ABORT, 'no'); END;"
+                                " CREATE TABLE marks(x); INSERT INTO marks VALUES(1)",
+                                NULL, NULL, NULL) == SQLITE_OK);
+    bss_event *bad[3] = {make("UsageRated", "M4", NULL), make("UsageRated", "BAD", NULL),
+                         make("UsageRated", "M5", NULL)};
+    int64_t before = count_in_tx(s, "SELECT COUNT(*) FROM events");
+    CHECK(&counts, bss_store_append_many(s, bad, 3, err) != BSS_OK);
+    CHECK(&counts, bad[0]->sequence == 0 && bad[0]->version == 0);
+    CHECK(&counts, count_in_tx(s, "SELECT COUNT(*) FROM events") == before);
+    CHECK(&counts, bss_store_append_many(s, bad, 1, err) == BSS_OK);
+    CHECK(&counts, sqlite3_exec(db, "DROP TRIGGER refuse", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(&counts, bss_store_commit(s, err) == BSS_OK);
+    CHECK(&counts, count_rows(s, "SELECT COUNT(*) FROM events") == before + 1);
+    CHECK(&counts, count_rows(s, "SELECT COUNT(*) FROM marks") == 1);
+    bss_event_free(first);
+    for (int i = 0; i < 5; i++)
+        bss_event_free(evs[i]);
+    for (int i = 0; i < 2; i++)
+        bss_event_free(again[i]);
+    for (int i = 0; i < 3; i++)
+        bss_event_free(bad[i]);
+}
+
+/* append_many past MANY_ROWS (64) events, the multi-row path: subjects
+ * repeated inside a run and across runs, a subject with earlier events;
+ * then a run holding an event already stored, which goes one by one. */
+static void test_append_many_runs(bss_store *s)
+{
+    char err[BSS_ERRLEN];
+    enum { N = 150, SUBJECTS = 60 };
+    bss_event *first = make("UsageRated", "R0", NULL);
+    CHECK(&counts, bss_store_append_tx(s, "R0", 0, &first, 1, err) == BSS_OK);
+    int64_t head = 0;
+    CHECK(&counts, bss_store_head(s, &head, err) == BSS_OK);
+    bss_event *evs[N];
+    char subject[16];
+    for (int i = 0; i < N; i++) {
+        snprintf(subject, sizeof subject, "R%d", (i * 7) % SUBJECTS);
+        evs[i] = make("UsageRated", subject, NULL);
+    }
+    CHECK(&counts, bss_store_begin(s, err) == BSS_OK);
+    CHECK(&counts, bss_store_append_many(s, evs, N, err) == BSS_OK);
+    CHECK(&counts, bss_store_commit(s, err) == BSS_OK);
+    int64_t next[SUBJECTS] = {0};
+    next[0] = 1; /* R0's first event */
+    int ok = 1;
+    for (int i = 0; i < N; i++) {
+        int k = (i * 7) % SUBJECTS;
+        ok = ok && evs[i]->version == ++next[k] && evs[i]->sequence == head + 1 + i;
+    }
+    CHECK(&counts, ok);
+    CHECK(&counts, count_rows(s, "SELECT COUNT(*) FROM outbox o JOIN events e USING(sequence)"
+                                 " WHERE e.type = 'UsageRated' AND e.subject LIKE 'R%'") ==
+                       N + 1);
+    collected c = {0};
+    CHECK(&counts, bss_store_load_stream(s, "R0", 0, collect, &c, err) == BSS_OK &&
+                       c.n == 1 + (N + SUBJECTS - 1) / SUBJECTS &&
+                       c.versions[c.n - 1] == c.n);
+
+    bss_event *again[70];
+    for (int i = 0; i < 70; i++)
+        again[i] = make("UsageRated", "R1", NULL);
+    bss_event_free(again[10]);
+    again[10] = bss_event_clone(evs[3]);
+    again[10]->sequence = again[10]->version = 0;
+    int64_t r1 = 0;
+    CHECK(&counts, bss_store_version(s, "R1", &r1, err) == BSS_OK);
+    CHECK(&counts, bss_store_begin(s, err) == BSS_OK);
+    CHECK(&counts, bss_store_append_many(s, again, 70, err) == BSS_OK);
+    CHECK(&counts, bss_store_commit(s, err) == BSS_OK);
+    CHECK(&counts, again[10]->sequence == evs[3]->sequence &&
+                       again[10]->version == evs[3]->version);
+    CHECK(&counts, again[0]->version == r1 + 1 && again[69]->version == r1 + 69 &&
+                       again[69]->sequence == head + N + 69);
+    bss_event_free(first);
+    for (int i = 0; i < N; i++)
+        bss_event_free(evs[i]);
+    for (int i = 0; i < 70; i++)
+        bss_event_free(again[i]);
+}
+
+static long long file_size(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return 0;
+    fseek(f, 0, SEEK_END);
+    long long n = ftell(f);
+    fclose(f);
+    return n;
+}
+
+/* bss_store_commit_checkpoint_later: the commit is there for everyone at
+ * once, its pages stay in the WAL (the database file does not grow), and
+ * the next plain commit checkpoints them. */
+static void test_commit_checkpoint_later(bss_store *s, const char *path)
+{
+    char err[BSS_ERRLEN];
+    sqlite3 *db = NULL;
+    CHECK(&counts, bss_store_begin(s, err) == BSS_OK);
+    db = bss_store_db(s);
+    CHECK(&counts, sqlite3_exec(db, "CREATE TABLE big(x BLOB)", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(&counts, bss_store_commit(s, err) == BSS_OK);
+    long long before = file_size(path);
+    CHECK(&counts, bss_store_begin(s, err) == BSS_OK);
+    /* 8 MB: about 2,000 pages, past the autocheckpoint's 1,000 */
+    CHECK(&counts, sqlite3_exec(bss_store_db(s),
+                                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+                                " WHERE i < 2000) INSERT INTO big SELECT randomblob(4000) FROM n",
+                                NULL, NULL, NULL) == SQLITE_OK);
+    bss_event *ev = make("Big", "B1", NULL);
+    CHECK(&counts, bss_store_append(s, "B1", 0, &ev, 1, err) == BSS_OK);
+    CHECK(&counts, bss_store_commit_checkpoint_later(s, err) == BSS_OK);
+    CHECK(&counts, !bss_store_in_transaction(s));
+    CHECK(&counts, count_rows(s, "SELECT COUNT(*) FROM big") == 2000);
+    CHECK(&counts, file_size(path) < before + 1000000);
+    bss_event *next = make("Small", "B1", NULL);
+    CHECK(&counts, bss_store_append_tx(s, "B1", 1, &next, 1, err) == BSS_OK);
+    CHECK(&counts, file_size(path) > before + 8000000);
+    bss_event_free(ev);
+    bss_event_free(next);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/bss-evstore-XXXXXX";
@@ -260,6 +442,9 @@ int main(void)
     int64_t head = 0, version = 0;
     CHECK(&counts, bss_store_head(s, &head, NULL) == BSS_OK && head == 8);
     CHECK(&counts, bss_store_version(s, "L1", &version, NULL) == BSS_OK && version == 5);
+    test_append_many(s);
+    test_append_many_runs(s);
+    test_commit_checkpoint_later(s, path);
     bss_store_close(s);
 
     char cmd[160];
