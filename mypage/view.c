@@ -82,8 +82,12 @@ static int reader_new(const char *path, mypage_reader **out, char *err)
         return BSS_ERR_IO;
     }
     sqlite3_busy_timeout(r->db, 5000);
-    /* query_only: this connection can never write, whatever happens. */
-    if (sqlite3_exec(r->db, "PRAGMA query_only=ON", NULL, NULL, NULL) != SQLITE_OK) {
+    /* query_only: this connection can never write, whatever happens. A
+     * small page cache: one per concurrent request, each would otherwise
+     * fill to SQLite's 2 MB default, and pages read twice are mostly served
+     * by the page cache of cache.h. */
+    if (sqlite3_exec(r->db, "PRAGMA query_only=ON; PRAGMA cache_size=-256", NULL, NULL, NULL) !=
+        SQLITE_OK) {
         bss_seterr(err, "configure %s: %s", path, sqlite3_errmsg(r->db));
         reader_free(r);
         return BSS_ERR_IO;

@@ -185,6 +185,31 @@ static void close_connection(sqlite3 *db)
     sqlite3_close(db);
 }
 
+/* Page cache of a read connection, KiB. SQLite's default (2000 KiB) is
+ * per connection and fills as the store grows, so a service with a handful
+ * of readers (the pool, the catch-up feed) kept up to 10 MB of pages it
+ * reads again rarely: point lookups and the newest events, which the OS's
+ * page cache holds anyway. The write connection keeps the default. */
+#define READER_CACHE_KIB 512
+
+static int open_connection(const bss_store *s, sqlite3 **out, char *err);
+
+static int open_reader(const bss_store *s, sqlite3 **out, char *err)
+{
+    int rc = open_connection(s, out, err);
+    if (rc != BSS_OK)
+        return rc;
+    char pragma[48];
+    snprintf(pragma, sizeof pragma, "PRAGMA cache_size=-%d", READER_CACHE_KIB);
+    if (sqlite3_exec(*out, pragma, NULL, NULL, NULL) != SQLITE_OK) {
+        bss_seterr(err, "configure %s: %s", s->path, sqlite3_errmsg(*out));
+        close_connection(*out);
+        *out = NULL;
+        return BSS_ERR_IO;
+    }
+    return BSS_OK;
+}
+
 static int open_connection(const bss_store *s, sqlite3 **out, char *err)
 {
     sqlite3 *db = NULL;
@@ -960,7 +985,7 @@ static int acquire_reader(bss_store *s, sqlite3 **db, char *err)
         return BSS_OK;
     }
     pthread_mutex_unlock(&s->pool_lock);
-    return open_connection(s, db, err);
+    return open_reader(s, db, err);
 }
 
 static void release_reader(bss_store *s, sqlite3 *db)
@@ -1252,7 +1277,7 @@ int bss_store_feed_open(bss_store *s, bss_store_feed **out, char *err)
         return BSS_ERR_NOMEM;
     }
     f->store = s;
-    int rc = open_connection(s, &f->db, err);
+    int rc = open_reader(s, &f->db, err);
     for (int i = 0; rc == BSS_OK && i < FEED_COUNT; i++) {
         if (sqlite3_prepare_v3(f->db, FEED_SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &f->stmt[i],
                                NULL) != SQLITE_OK) {
