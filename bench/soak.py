@@ -43,7 +43,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 from harness import Processes, Workdir  # noqa: E402
-from system import Response, System  # noqa: E402
+from system import Response, System, encode_body  # noqa: E402
 
 SERVICES = ["customer", "rater", "billing", "settlement"]
 PRODUCTS = ("IOT-BASIC", "IOT-PLUS", "IOT-UNLIMITED")
@@ -105,12 +105,7 @@ class Client(threading.Thread):
         gateway (a connection per request would leave tens of thousands of
         sockets in TIME_WAIT on a shared machine). Carries the operator token
         when the test system hands one out (System.token)."""
-        headers = dict(headers or {})
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body).encode("utf-8")
-            headers.setdefault("Content-Type", "application/json")
-        elif isinstance(body, str):
-            body = body.encode("utf-8")
+        body, headers = encode_body(body, headers)
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         if self.conn is None:

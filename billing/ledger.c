@@ -435,16 +435,22 @@ static void put_str_member(text_buf *b, const char *name, const char *v, int fir
 }
 
 /* The event form of billing_charge_to_json, member for member. */
+/* ,"usageBytes":"<decimal>" (64-bit counts travel as strings) */
+static void put_count_member(text_buf *b, const char *name, int64_t v)
+{
+    char text[24];
+    snprintf(text, sizeof text, "%" PRId64, v);
+    put_str_member(b, name, text, 0);
+}
+
 static void put_charge(text_buf *b, const billing_charge *c)
 {
-    char bytes[24];
-    snprintf(bytes, sizeof bytes, "%" PRId64, c->usage_bytes);
     put(b, "{", 1);
     put_str_member(b, "svcContNo", c->svc_cont_no, 1);
     put_str_member(b, "customerId", c->customer_id, 0);
     put_str_member(b, "productCd", c->product_cd, 0);
     put_str_member(b, "period", c->period, 0);
-    put_str_member(b, "usageBytes", bytes, 0);
+    put_count_member(b, "usageBytes", c->usage_bytes);
     put_int_member(b, "billableMb", c->billable_mb);
     if (c->included_mb < 0)
         put_str(b, ",\"includedMb\":null");
@@ -494,14 +500,6 @@ static void add_saturating(int64_t *sum, int64_t v)
 static int part_order(const void *a, const void *b)
 {
     return strcmp(((const product_part *)a)->product_cd, ((const product_part *)b)->product_cd);
-}
-
-/* ,"usageBytes":"<decimal>" (64-bit counts travel as strings) */
-static void put_count_member(text_buf *b, const char *name, int64_t v)
-{
-    char text[24];
-    snprintf(text, sizeof text, "%" PRId64, v);
-    put_str_member(b, name, text, 0);
 }
 
 char *billing_invoice_event_text(const billing_invoice *inv)
@@ -752,22 +750,6 @@ int billing_period_charges_by_customer(sqlite3 *db, const char *period,
 
 /* ---- invoices --------------------------------------------------------- */
 
-int billing_invoice_id(const char *period, const char *customer_id, char *out, size_t len)
-{
-    if (strlen(period) != BSS_PERIOD_LEN) {
-        if (len > 0)
-            out[0] = '\0';
-        return BSS_ERR_INVALID;
-    }
-    int n = snprintf(out, len, "INV-%.4s%.2s-%s", period, period + 5, customer_id);
-    if (n < 0 || (size_t)n >= len) {
-        if (len > 0)
-            out[0] = '\0';
-        return BSS_ERR_INVALID;
-    }
-    return BSS_OK;
-}
-
 int billing_invoice_insert(sqlite3 *db, const billing_invoice *inv, int *inserted, char *err)
 {
     sqlite3_stmt *st = NULL;
@@ -880,7 +862,7 @@ void billing_invoice_clear(billing_invoice *inv)
     inv->nlines = 0;
 }
 
-cJSON *billing_invoice_to_json(const billing_invoice *inv, billing_json_form form)
+cJSON *billing_invoice_to_json(const billing_invoice *inv)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON *lines = cJSON_CreateArray();
@@ -888,8 +870,6 @@ cJSON *billing_invoice_to_json(const billing_invoice *inv, billing_json_form for
         cJSON_AddStringToObject(o, "invoiceId", inv->invoice_id) == NULL ||
         cJSON_AddStringToObject(o, "customerId", inv->customer_id) == NULL ||
         cJSON_AddStringToObject(o, "period", inv->period) == NULL ||
-        (form == BILLING_JSON_EVENT &&
-         cJSON_AddStringToObject(o, "email", inv->email) == NULL) ||
         !cJSON_AddItemToObject(o, "lines", lines)) {
         cJSON_Delete(lines);
         cJSON_Delete(o);
@@ -897,7 +877,7 @@ cJSON *billing_invoice_to_json(const billing_invoice *inv, billing_json_form for
     }
     int ok = 1; /* lines is o's from here on */
     for (size_t i = 0; ok && i < inv->nlines; i++) {
-        cJSON *c = billing_charge_to_json(&inv->lines[i], form);
+        cJSON *c = billing_charge_to_json(&inv->lines[i], BILLING_JSON_API);
         ok = c != NULL && cJSON_AddItemToArray(lines, c);
         if (!ok)
             cJSON_Delete(c);
@@ -931,7 +911,7 @@ int billing_invoices_json(sqlite3 *db, const char *customer_id, const char *peri
         billing_invoice inv;
         invoice_from_row(st, &inv);
         rc = invoice_lines(db, &inv, err);
-        cJSON *o = rc == BSS_OK ? billing_invoice_to_json(&inv, BILLING_JSON_API) : NULL;
+        cJSON *o = rc == BSS_OK ? billing_invoice_to_json(&inv) : NULL;
         billing_invoice_clear(&inv);
         if (o == NULL || !cJSON_AddItemToArray(array, o)) {
             cJSON_Delete(o);

@@ -136,12 +136,10 @@ int billing_charge_insert(sqlite3 *db, const billing_charge *c, int *inserted, c
 /* The two JSON forms of charges and invoices. Integers are written with
  * their exact digits in both. */
 typedef enum billing_json_form {
-    /* Event data (ChargeCalculated, InvoiceIssued): usageBytes as a decimal
-     * string, as the event catalog carries 64-bit counts; invoices with
-     * their email. */
+    /* Event data (ChargeCalculated): usageBytes as a decimal string, as the
+     * event catalog carries 64-bit counts. */
     BILLING_JSON_EVENT,
-    /* The REST API: usageBytes as a JSON integer like every other count;
-     * invoices without the email. */
+    /* The REST API: usageBytes as a JSON integer like every other count. */
     BILLING_JSON_API
 } billing_json_form;
 
@@ -209,10 +207,6 @@ typedef int (*billing_customer_charges_fn)(void *ctx, const char *customer_id,
 int billing_period_charges_by_customer(sqlite3 *db, const char *period,
                                        billing_customer_charges_fn fn, void *ctx, char *err);
 
-/* "INV-<period without the dash>-<customerId>" into out. Returns BSS_OK or
- * BSS_ERR_INVALID when it does not fit. */
-int billing_invoice_id(const char *period, const char *customer_id, char *out, size_t len);
-
 /* Inserts the invoice and its lines unless the customer has an invoice for
  * that period (or the id exists). *inserted (may be NULL) as above. */
 int billing_invoice_insert(sqlite3 *db, const billing_invoice *inv, int *inserted, char *err);
@@ -225,14 +219,15 @@ int billing_invoice_get(sqlite3 *db, const char *invoice_id, billing_invoice *ou
 /* Frees inv's lines; inv may then be reused. NULL is fine. */
 void billing_invoice_clear(billing_invoice *inv);
 
-/* The invoice as JSON: invoiceId, customerId, period, email (event form
- * only), lines (billing_charge_to_json each, same form), subtotal, vat,
- * total, status, issuedAt. NULL when out of memory. */
-cJSON *billing_invoice_to_json(const billing_invoice *inv, billing_json_form form);
+/* The invoice as the REST API shows it: invoiceId, customerId, period,
+ * lines (billing_charge_to_json each, API form), subtotal, vat, total,
+ * status, issuedAt. (Its event is billing_invoice_event_text.) NULL when
+ * out of memory. */
+cJSON *billing_invoice_to_json(const billing_invoice *inv);
 
 /* Appends the invoices matching the filters (each may be NULL = any; at
  * least one is expected from callers) to array as
- * billing_invoice_to_json(inv, BILLING_JSON_API), by period then customerId. */
+ * billing_invoice_to_json(inv), by period then customerId. */
 int billing_invoices_json(sqlite3 *db, const char *customer_id, const char *period,
                           cJSON *array, char *err);
 

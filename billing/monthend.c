@@ -5,6 +5,7 @@
 #include "bss_error.h"
 #include "charges.h"
 #include "emit.h"
+#include "invoice_id.h"
 #include "isotime.h"
 #include "jsonfield.h"
 #include "ledger.h"
@@ -297,7 +298,7 @@ static int issue_invoice(bss_log *log, bss_store *store, const bss_event *ev,
     billing_invoice inv;
     memset(&inv, 0, sizeof inv);
     *issued = 0;
-    if (billing_invoice_id(period, customer_id, inv.invoice_id, sizeof inv.invoice_id) !=
+    if (bss_invoice_id(period, customer_id, inv.invoice_id, sizeof inv.invoice_id) !=
         BSS_OK) {
         bss_seterr(err, "customer id '%s' makes no invoice id", customer_id);
         return BSS_ERR_INVALID;

@@ -256,7 +256,7 @@ static int get_invoice(bss_request *req, void *ctx)
                               : rc;
         free(page);
     } else {
-        status = bss_reply_json_owned(req, 200, billing_invoice_to_json(&inv, BILLING_JSON_API));
+        status = bss_reply_json_owned(req, 200, billing_invoice_to_json(&inv));
     }
     billing_invoice_clear(&inv);
     return status;

@@ -74,23 +74,6 @@ static void clear_pending(mypage_cache *c)
     c->pending_all = 0;
 }
 
-void mypage_cache_free(mypage_cache *c)
-{
-    if (c == NULL)
-        return;
-    struct entry *e = c->newest;
-    while (e != NULL) {
-        struct entry *older = e->older;
-        free(e);
-        e = older;
-    }
-    clear_pending(c);
-    free(c->pending);
-    free(c->buckets);
-    pthread_mutex_destroy(&c->lock);
-    free(c);
-}
-
 /* ---- with the lock held ------------------------------------------------- */
 
 static struct entry **find(mypage_cache *c, uint64_t hash, const char *key, size_t key_len)
@@ -160,6 +143,18 @@ static void drop_all(mypage_cache *c)
     c->bytes = 0;
     c->count = 0;
     c->epoch++;
+}
+
+void mypage_cache_free(mypage_cache *c)
+{
+    if (c == NULL)
+        return;
+    drop_all(c);
+    clear_pending(c);
+    free(c->pending);
+    free(c->buckets);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
 }
 
 /* Doubles the bucket array when the chains grow long; a failed grow just

@@ -5,6 +5,7 @@
 #include "emit.h"
 #include "isotime.h"
 #include "period.h"
+#include "sqlutil.h"
 #include "usage.h"
 
 #include <pthread.h>
@@ -136,19 +137,11 @@ int au_close_request(au_closer *c, const char *period_text, cJSON **status_json,
 int au_close_orders_closed(sqlite3 *db, const char *period, char *err)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "UPDATE au_close SET orders_closed = 1 WHERE period = ?1", -1, &st,
-                           NULL) != SQLITE_OK) {
-        bss_seterr(err, "prepare: %s", sqlite3_errmsg(db));
+    if (bss_sql_prepare(db, "UPDATE au_close SET orders_closed = 1 WHERE period = ?1", &st,
+                        "au_close orders closed", err) != BSS_OK)
         return BSS_ERR_IO;
-    }
     sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
-    int step = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (step != SQLITE_DONE) {
-        bss_seterr(err, "au_close orders closed: %s", sqlite3_errmsg(db));
-        return BSS_ERR_IO;
-    }
-    return BSS_OK;
+    return bss_sql_step_done(db, st, "au_close orders closed", NULL, err);
 }
 
 /* Lines to move: usage in the period, or ACTIVE at any moment of it. */

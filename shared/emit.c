@@ -11,15 +11,14 @@ static int append(bss_store *store, const bss_emit_origin *origin, const char *t
                   const char *subject, int64_t expected_version, int64_t *version,
                   const cJSON *data, char *err)
 {
+    if (data != NULL && !cJSON_IsObject(data)) {
+        bss_seterr(err, "%s: data must be a JSON object", type);
+        return BSS_ERR_INVALID;
+    }
     char *json = data != NULL ? cJSON_PrintUnformatted(data) : strdup("{}");
     if (json == NULL) {
         bss_seterr(err, "%s: out of memory", type);
         return BSS_ERR_NOMEM;
-    }
-    if (data != NULL && !cJSON_IsObject(data)) {
-        free(json);
-        bss_seterr(err, "%s: data must be a JSON object", type);
-        return BSS_ERR_INVALID;
     }
     bss_event *ev = bss_event_adopt(type, subject, json, err);
     if (ev == NULL)

@@ -223,27 +223,8 @@ static char *compact_object(const char *data_json, char *err)
 bss_event *bss_event_new(const char *type, const char *subject,
                          const char *data_json, char *err)
 {
-    bss_event *ev = calloc(1, sizeof *ev);
-    if (ev == NULL) {
-        bss_seterr(err, "out of memory");
-        return NULL;
-    }
-    if (copy_attr(ev->type, sizeof ev->type, type, "type", err) != BSS_OK ||
-        copy_attr(ev->subject, sizeof ev->subject, subject, "subject", err) != BSS_OK) {
-        free(ev);
-        return NULL;
-    }
-    if (data_json == NULL)
-        data_json = "{}";
-    ev->data = compact_object(data_json, err);
-    if (ev->data == NULL || bss_uuid_v7(ev->id) != BSS_OK) {
-        if (ev->data != NULL)
-            bss_seterr(err, "no entropy for an event id");
-        bss_event_free(ev);
-        return NULL;
-    }
-    ev->time_ms = bss_now_ms();
-    return ev;
+    char *data = compact_object(data_json != NULL ? data_json : "{}", err);
+    return data != NULL ? bss_event_adopt(type, subject, data, err) : NULL;
 }
 
 bss_event *bss_event_adopt(const char *type, const char *subject, char *data, char *err)

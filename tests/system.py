@@ -43,15 +43,22 @@ class Response:
         return f"<{self.status} {self.body[:300]!r}>"
 
 
-def http_request(port, method, path, body=None, headers=None, timeout=30):
-    """One HTTP/1.1 request to 127.0.0.1:port. A dict or list body is sent as
-    JSON. Returns a Response."""
+def encode_body(body, headers=None):
+    """(body as bytes, a copy of headers): a dict or list as JSON with its
+    Content-Type (unless one is given), a str as UTF-8."""
     headers = dict(headers or {})
     if isinstance(body, (dict, list)):
         body = json.dumps(body).encode("utf-8")
         headers.setdefault("Content-Type", "application/json")
     elif isinstance(body, str):
         body = body.encode("utf-8")
+    return body, headers
+
+
+def http_request(port, method, path, body=None, headers=None, timeout=30):
+    """One HTTP/1.1 request to 127.0.0.1:port. A dict or list body is sent as
+    JSON. Returns a Response."""
+    body, headers = encode_body(body, headers)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=headers)

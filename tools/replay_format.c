@@ -8,7 +8,9 @@
 #include "replay_format.h"
 
 #include "bss_error.h"
+#include "invoice_id.h"
 #include "isotime.h"
+#include "period.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -182,13 +184,10 @@ int replay_charge_invoice_id(const bss_event *ev, char *out, size_t len)
     cJSON *d = cJSON_Parse(ev->data);
     const cJSON *customer = cJSON_GetObjectItemCaseSensitive(d, "customerId");
     const cJSON *period = cJSON_GetObjectItemCaseSensitive(d, "period");
+    bss_period p;
     int ok = cJSON_IsString(customer) && cJSON_IsString(period) &&
-             strlen(period->valuestring) == 7 && period->valuestring[4] == '-';
-    if (ok) {
-        int n = snprintf(out, len, "INV-%.4s%.2s-%s", period->valuestring,
-                         period->valuestring + 5, customer->valuestring);
-        ok = n > 0 && (size_t)n < len;
-    }
+             bss_period_parse(period->valuestring, &p) == BSS_OK &&
+             bss_invoice_id(period->valuestring, customer->valuestring, out, len) == BSS_OK;
     cJSON_Delete(d);
     return ok;
 }

@@ -30,7 +30,7 @@ int replay_print_text(FILE *out, const bss_event *ev, const char *focus,
                       const char *line_total);
 
 /* For a ChargeCalculated, the id of the invoice that bills the charge, by
- * billing's rule "INV-<YYYYMM>-<customerId>" (billing/monthend.h): an
+ * billing's rule (invoice_id.h): an
  * InvoiceIssued names no line, so this is how a line's story finds its
  * invoices. Returns 1 with out set, 0 for any other event or data without
  * a customerId and a YYYY-MM period. */

@@ -30,6 +30,7 @@
 #include "bss_error.h"
 #include "catalog.h"
 #include "check.h"
+#include "invoice_id.h"
 #include "config.h"
 #include "html.h"
 #include "http.h"
@@ -291,10 +292,10 @@ static void test_parse_and_format(void)
     CHECK(&C, strcmp(s, "\xe2\x82\xa9" "3,300") == 0);
 
     char id[BILLING_INVOICE_ID_MAX + 1];
-    CHECK(&C, billing_invoice_id("2026-10", "C1", id, sizeof id) == BSS_OK);
+    CHECK(&C, bss_invoice_id("2026-10", "C1", id, sizeof id) == BSS_OK);
     CHECK(&C, strcmp(id, "INV-202610-C1") == 0);
-    CHECK(&C, billing_invoice_id("2026-1", "C1", id, sizeof id) == BSS_ERR_INVALID);
-    CHECK(&C, billing_invoice_id("2026-10", "C1", id, 8) == BSS_ERR_INVALID);
+    CHECK(&C, bss_invoice_id("2026-1", "C1", id, sizeof id) == BSS_ERR_INVALID);
+    CHECK(&C, bss_invoice_id("2026-10", "C1", id, 8) == BSS_ERR_INVALID);
 
     CHECK(&C, billing_wants_html("text/html"));
     CHECK(&C, billing_wants_html("TEXT/HTML; charset=utf-8"));

@@ -16,6 +16,8 @@
 #include "check.h"
 #include "envelope.h"
 #include "evstore.h"
+#include "sqlutil.h"
+#include "testutil.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -39,23 +41,19 @@ static check_counts counts;
             fprintf(stderr, "  %s = %lld, %s = %lld\n", #a, va_, #b, vb_);                \
     } while (0)
 
+static int items_schema(sqlite3 *db, char *err)
+{
+    const char *const parts[] = {
+        "CREATE TABLE IF NOT EXISTS items(key TEXT PRIMARY KEY, who INTEGER)"};
+    return bss_sql_exec_all(db, parts, 1, "items schema", err);
+}
+
 static bss_store *open_store(const char *path)
 {
     bss_store *store = NULL;
-    char err[BSS_ERRLEN];
-    bss_store_options o = {.path = path, .source = "customer"};
-    if (bss_store_open(&o, &store, err) != BSS_OK) {
-        fprintf(stderr, "open: %s\n", err);
+    if (tu_open_store(path, "customer", &store) != BSS_OK ||
+        tu_apply_schema(store, items_schema) != BSS_OK)
         exit(2);
-    }
-    if (bss_store_begin(store, err) != BSS_OK ||
-        sqlite3_exec(bss_store_db(store),
-                     "CREATE TABLE IF NOT EXISTS items(key TEXT PRIMARY KEY, who INTEGER)",
-                     NULL, NULL, NULL) != SQLITE_OK ||
-        bss_store_commit(store, err) != BSS_OK) {
-        fprintf(stderr, "schema: %s\n", err);
-        exit(2);
-    }
     return store;
 }
 
