@@ -1037,27 +1037,31 @@ static int flush_totals(ingest *in, line_table *lines, char *err)
         return BSS_ERR_NOMEM;
     }
     int rc = totals_open(w, in->db, err);
-    event_builder b;
-    memset(&b, 0, sizeof b);
-    b.lines = touched;
-    b.nlines = n;
-    b.report = in->report;
+    event_builder *b = calloc(1, sizeof *b); /* 17 KB: not on a worker's stack */
+    if (rc == BSS_OK && b == NULL) {
+        bss_seterr(err, "out of memory");
+        rc = BSS_ERR_NOMEM;
+    }
     pthread_t thread;
     if (rc == BSS_OK && n > 0) {
-        pthread_mutex_init(&b.lock, NULL);
-        pthread_cond_init(&b.changed, NULL);
-        if (pthread_create(&thread, NULL, build_thread, &b) != 0) {
+        b->lines = touched;
+        b->nlines = n;
+        b->report = in->report;
+        pthread_mutex_init(&b->lock, NULL);
+        pthread_cond_init(&b->changed, NULL);
+        if (pthread_create(&thread, NULL, build_thread, b) != 0) {
             bss_seterr(err, "cannot start the event builder thread");
             rc = BSS_ERR;
         } else {
-            rc = write_lines(&b, w, in->store, err);
+            rc = write_lines(b, w, in->store, err);
             pthread_join(thread, NULL);
         }
         for (size_t k = 0; k < EVENT_CHUNKS; k++)
-            free_chunk(&b.chunks[k]);
-        pthread_cond_destroy(&b.changed);
-        pthread_mutex_destroy(&b.lock);
+            free_chunk(&b->chunks[k]);
+        pthread_cond_destroy(&b->changed);
+        pthread_mutex_destroy(&b->lock);
     }
+    free(b);
     totals_close(w);
     free(w);
     free(touched);
@@ -1176,8 +1180,9 @@ static int run_pipeline(ingest *in, pipeline *pl, char *err)
 static int run_file(ingest *in, usage_lines *reader, const char *name,
                     const usage_origin *origin, char *err)
 {
-    pipeline pl;
-    memset(&pl, 0, sizeof pl);
+    /* On the heap, as flush_totals' structures: this runs on a civetweb
+     * worker, whose stack is 100 KB in Debian's build. */
+    pipeline *pl = calloc(1, sizeof *pl);
     line_table lines = {0};
     bss_period *closed = NULL;
     size_t nclosed = 0;
@@ -1195,23 +1200,23 @@ static int run_file(ingest *in, usage_lines *reader, const char *name,
     in->lens = malloc(BATCH_RECORDS);
     in->fresh = malloc(BATCH_RECORDS);
     in->first_of = malloc(BATCH_RECORDS * sizeof *in->first_of);
-    int allocated = batch_alloc(&pl.batches[0]) == BSS_OK &&
-                    batch_alloc(&pl.batches[1]) == BSS_OK && in->ids && in->lens &&
+    int allocated = pl != NULL && batch_alloc(&pl->batches[0]) == BSS_OK &&
+                    batch_alloc(&pl->batches[1]) == BSS_OK && in->ids && in->lens &&
                     in->fresh && in->first_of;
     if (rc == BSS_OK && !allocated) {
         bss_seterr(err, "out of memory");
         rc = BSS_ERR_NOMEM;
     }
     if (rc == BSS_OK) {
-        pl.parse = (parser){.reader = reader, .store = in->store, .lines = &lines,
+        pl->parse = (parser){.reader = reader, .store = in->store, .lines = &lines,
                             .closed = closed, .nclosed = nclosed};
-        pthread_mutex_init(&pl.lock, NULL);
-        pthread_cond_init(&pl.changed, NULL);
+        pthread_mutex_init(&pl->lock, NULL);
+        pthread_cond_init(&pl->changed, NULL);
         int64_t started = bss_monotonic_ms();
-        rc = run_pipeline(in, &pl, err);
+        rc = run_pipeline(in, pl, err);
         in->report->records_ms = bss_monotonic_ms() - started;
-        pthread_cond_destroy(&pl.changed);
-        pthread_mutex_destroy(&pl.lock);
+        pthread_cond_destroy(&pl->changed);
+        pthread_mutex_destroy(&pl->lock);
     }
     if (rc == BSS_OK) {
         int64_t started = bss_monotonic_ms();
@@ -1220,8 +1225,11 @@ static int run_file(ingest *in, usage_lines *reader, const char *name,
     }
     if (rc == BSS_OK)
         rc = finish_file(in, err);
-    batch_free(&pl.batches[0]);
-    batch_free(&pl.batches[1]);
+    if (pl != NULL) {
+        batch_free(&pl->batches[0]);
+        batch_free(&pl->batches[1]);
+        free(pl);
+    }
     free(in->ids);
     free(in->lens);
     free(in->fresh);

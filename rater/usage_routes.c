@@ -93,6 +93,48 @@ static int spool_body(bss_request *req, const usage_routes *u)
     return fd;
 }
 
+/* Rates the spooled file fd and answers with its report. The report (the
+ * first rejections kept for the body, ~19 KB) lives on the heap: this runs
+ * on a civetweb worker, whose stack is 100 KB in Debian's build, and
+ * rating the file needs much of it. */
+static int rate_and_reply(bss_request *req, usage_routes *u, const char *name, int fd,
+                          int64_t upload_ms)
+{
+    usage_report *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return bss_reply_problem_h(req, 503, "STORE_UNAVAILABLE", "Service unavailable",
+                                   "out of memory; nothing was stored", "Retry-After: 1\r\n");
+    int64_t started = bss_monotonic_ms();
+    char err[BSS_ERRLEN] = "";
+    usage_origin origin = {"http", 0, 0};
+    int rc = usage_ingest(u->store, name, &origin, read_fd, &fd, r, err);
+    int status;
+    if (rc == BSS_ERR_INVALID) {
+        status = bss_reply_problem(req, 422, "INVALID_HEADER", "Not a usage file", err);
+    } else if (rc != BSS_OK) {
+        bss_log_write(bss_req_log(req), BSS_LOG_ERROR, bss_req_id(req), NULL,
+                      "rating %s failed: %s", name, err);
+        status = bss_reply_problem_h(req, 503, "STORE_UNAVAILABLE", "Service unavailable",
+                                     "the usage file could not be rated; nothing was stored",
+                                     "Retry-After: 1\r\n");
+    } else {
+        bss_log_write(bss_req_log(req), BSS_LOG_INFO, bss_req_id(req), NULL,
+                      "rated %s: %lld records, %lld rated, %lld duplicates, %lld rejected"
+                      " (upload %lld ms, rating %lld ms: records %lld, totals and events %lld,"
+                      " commit %lld)",
+                      name, r->records, r->rated, r->duplicates, r->rejected,
+                      (long long)upload_ms, (long long)(bss_monotonic_ms() - started),
+                      (long long)r->records_ms, (long long)r->totals_ms,
+                      (long long)r->commit_ms);
+        bss_metrics_counter_add(u->metrics, "bss_usage_records_total", "source=\"http\"",
+                                (uint64_t)r->records);
+        status = bss_reply_json_owned(req, 200,
+                                      usage_report_json(r, USAGE_REPORT_BODY_REJECTIONS));
+    }
+    free(r);
+    return status;
+}
+
 static int upload(bss_request *req, void *ctx)
 {
     usage_routes *u = ctx;
@@ -110,30 +152,9 @@ static int upload(bss_request *req, void *ctx)
     if (fd < 0)
         return -fd;
     int64_t received = bss_monotonic_ms();
-    usage_report r;
-    char err[BSS_ERRLEN] = "";
-    usage_origin origin = {"http", 0, 0};
-    int rc = usage_ingest(u->store, name, &origin, read_fd, &fd, &r, err);
+    int status = rate_and_reply(req, u, name, fd, received - started);
     close(fd);
-    if (rc == BSS_ERR_INVALID)
-        return bss_reply_problem(req, 422, "INVALID_HEADER", "Not a usage file", err);
-    if (rc != BSS_OK) {
-        bss_log_write(bss_req_log(req), BSS_LOG_ERROR, bss_req_id(req), NULL,
-                      "rating %s failed: %s", name, err);
-        return bss_reply_problem_h(req, 503, "STORE_UNAVAILABLE", "Service unavailable",
-                                   "the usage file could not be rated; nothing was stored",
-                                   "Retry-After: 1\r\n");
-    }
-    bss_log_write(bss_req_log(req), BSS_LOG_INFO, bss_req_id(req), NULL,
-                  "rated %s: %lld records, %lld rated, %lld duplicates, %lld rejected"
-                  " (upload %lld ms, rating %lld ms: records %lld, totals and events %lld,"
-                  " commit %lld)",
-                  name, r.records, r.rated, r.duplicates, r.rejected,
-                  (long long)(received - started), (long long)(bss_monotonic_ms() - received),
-                  (long long)r.records_ms, (long long)r.totals_ms, (long long)r.commit_ms);
-    bss_metrics_counter_add(u->metrics, "bss_usage_records_total", "source=\"http\"",
-                            (uint64_t)r.records);
-    return bss_reply_json_owned(req, 200, usage_report_json(&r, USAGE_REPORT_BODY_REJECTIONS));
+    return status;
 }
 
 static int snapshot(bss_request *req, usage_routes *u, sqlite3 **db)
