@@ -28,7 +28,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
-from bench_usage import peak_rss_mb, seed, wait_caught_up  # noqa: E402
+from bench_usage import check_alive, peak_rss_mb, seed, wait_caught_up  # noqa: E402
 from harness import Processes, Workdir, query, wait_until  # noqa: E402
 from system import System  # noqa: E402
 
@@ -53,6 +53,37 @@ def phases(system):
             "settlement", "SELECT MAX(time_ms) FROM events WHERE type = 'SettlementCompleted'"),
     }
     return {k: (v - t0) / 1000 for k, v in marks.items() if v is not None}
+
+
+# Who follows whom among the services this benchmark runs (ARCHITECTURE.md).
+FOLLOWS = {"customer": ("rater",), "rater": ("customer",), "billing": ("customer", "rater"),
+           "settlement": ("billing",)}
+NOTIFYING = ("customer", "billing", "settlement")  # the stores with a notifications queue
+
+
+def wait_quiet(system, timeout=7200):
+    """Waits until the system is at rest, as it is when a month closes: every
+    service has applied every event of every stream it follows, and no SMS or
+    mail is waiting to go out. Otherwise what seeding left in flight (a
+    million SMS, settlement passing two million billing events it ignores)
+    would run during the measured month end and be counted in it."""
+    def head(name):
+        return query(system.db(name), "SELECT COALESCE(MAX(sequence), 0) FROM events")[0][0]
+
+    def applied(follower, stream):
+        rows = query(system.db(follower), "SELECT position FROM inbox WHERE stream = ?",
+                     (stream,))
+        return rows[0][0] if rows else 0
+
+    def pending(name):
+        return query(system.db(name), "SELECT COUNT(*) FROM notifications"
+                                      " WHERE status = 'PENDING'")[0][0]
+
+    def quiet():
+        check_alive(system)
+        return all(applied(f, s) >= head(s) for f, streams in FOLLOWS.items()
+                   for s in streams) and all(pending(n) == 0 for n in NOTIFYING)
+    wait_until(quiet, timeout=timeout, interval=0.5, what="the system at rest")
 
 
 def cpu_seconds(proc):
@@ -84,6 +115,7 @@ def seed_and_catch_up(bin_dir, system, lines, cache):
         return
     system.start_all(SERVICES, timeout=3600)
     wait_caught_up(system, ("rater", "billing"), timeout=7200)
+    wait_quiet(system)
     for name in SERVICES:
         system.stop(name)
     shutil.rmtree(cached, ignore_errors=True)
@@ -110,6 +142,7 @@ def main():
             seed_and_catch_up(bin_dir, system, args.lines, args.seed_cache)
             system.start_all(SERVICES, timeout=3600)
             wait_caught_up(system, ("rater", "billing"), timeout=7200)
+            wait_quiet(system)
             setup = time.monotonic() - t0
             perf = None
             if args.perf_out:

@@ -42,6 +42,16 @@ int bss_time_set_zone(const char *zone)
     return BSS_OK;
 }
 
+/* Writes v (0 <= v < 10^width) as exactly width digits at *p. */
+static void put_digits(char **p, int v, int width)
+{
+    for (int i = width - 1; i >= 0; i--) {
+        (*p)[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    *p += width;
+}
+
 int bss_time_format(int64_t ms, char *out, size_t outlen)
 {
     time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
@@ -53,10 +63,31 @@ int bss_time_format(int64_t ms, char *out, size_t outlen)
     char sign = off < 0 ? '-' : '+';
     if (off < 0)
         off = -off;
-    int n = snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03d%c%02ld:%02ld",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                     tm.tm_min, tm.tm_sec, millis, sign, off / 60, off % 60);
-    return (n > 0 && (size_t)n < outlen) ? BSS_OK : BSS_ERR_INVALID;
+    int year = tm.tm_year + 1900;
+    /* Digits by hand, not snprintf: every event's envelope carries one. */
+    if (outlen < sizeof "YYYY-MM-DDThh:mm:ss.sss+hh:mm" || year < 0 || year > 9999 ||
+        off / 60 > 99)
+        return BSS_ERR_INVALID;
+    char *p = out;
+    put_digits(&p, year, 4);
+    *p++ = '-';
+    put_digits(&p, tm.tm_mon + 1, 2);
+    *p++ = '-';
+    put_digits(&p, tm.tm_mday, 2);
+    *p++ = 'T';
+    put_digits(&p, tm.tm_hour, 2);
+    *p++ = ':';
+    put_digits(&p, tm.tm_min, 2);
+    *p++ = ':';
+    put_digits(&p, tm.tm_sec, 2);
+    *p++ = '.';
+    put_digits(&p, millis, 3);
+    *p++ = sign;
+    put_digits(&p, (int)(off / 60), 2);
+    *p++ = ':';
+    put_digits(&p, (int)(off % 60), 2);
+    *p = '\0';
+    return BSS_OK;
 }
 
 static int read_digits(const char *s, size_t len, size_t *pos, int count, int *value)

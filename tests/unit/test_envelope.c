@@ -280,7 +280,36 @@ static void test_time(void)
     char text[40];
     CHECK(&counts, bss_time_format(ms, text, sizeof text) == BSS_OK &&
                        strcmp(text, "2026-10-05T10:15:00.000+09:00") == 0);
+    CHECK(&counts, bss_time_format(ms + 7, text, sizeof text) == BSS_OK &&
+                       strcmp(text, "2026-10-05T10:15:00.007+09:00") == 0);
+    CHECK(&counts, bss_time_format(ms, text, BSS_TIME_LEN) == BSS_ERR_INVALID);
+    CHECK(&counts, bss_time_set_zone("America/St_Johns") == BSS_OK); /* UTC-02:30 in October */
+    CHECK(&counts, bss_time_format(ms + 999, text, sizeof text) == BSS_OK &&
+                       strcmp(text, "2026-10-04T22:45:00.999-02:30") == 0);
+    CHECK(&counts, bss_time_set_zone("Asia/Seoul") == BSS_OK);
     CHECK(&counts, bss_time_set_zone("Nowhere/Special") == BSS_ERR_INVALID);
+}
+
+/* Attributes that need escaping go through the encoder's escaped runs and
+ * come back from the decoder unchanged. */
+static void test_encode_escapes(void)
+{
+    char err[BSS_ERRLEN];
+    const char *subjects[] = {"plain", "\"q\"", "back\\slash", "a\nb\rc\td",
+                              "\x01ctl\x1f", "\"", "end\\", "caf\xc3\xa9"};
+    for (size_t i = 0; i < sizeof subjects / sizeof subjects[0]; i++) {
+        bss_event *ev = bss_event_new("T", subjects[i], "{}", err);
+        CHECK(&counts, ev != NULL);
+        if (ev == NULL)
+            continue;
+        snprintf(ev->subject, sizeof ev->subject, "%s", subjects[i]);
+        snprintf(ev->correlation_id, sizeof ev->correlation_id, "%s", subjects[i]);
+        bss_event *back = through_wire(ev);
+        CHECK(&counts, back != NULL && strcmp(back->subject, subjects[i]) == 0 &&
+                           strcmp(back->correlation_id, subjects[i]) == 0);
+        bss_event_free(back);
+        bss_event_free(ev);
+    }
 }
 
 static int count_records(void *ctx, int64_t position, const char *payload, size_t len)
@@ -337,6 +366,7 @@ int main(void)
     test_decode_data_span();
     test_uuid_v7();
     test_time();
+    test_encode_escapes();
     test_frames();
     return CHECK_DONE(&counts);
 }
