@@ -8,7 +8,19 @@ Several client threads, each with customers and lines of its own (so no two
 threads ever race on one line), pick at random among: open a line, order
 (SUSPEND/RESUME, now and then TERMINATE), read a line from the customer,
 rater or billing service, upload a small usage file, read the customer's
-"my page" (when the mypage binary is there). Every request goes through the
+"my page" (when the mypage binary is there).
+
+The load is a steady state, not a data set that grows without end: each
+client keeps at most --lines lines that are not terminated (200; at the
+default rate it has them after some 45 s, inside the warm-up) and opens a
+line only to replace a terminated one. Without the cap every client opened
+4-5 lines a second for the whole run, so a customer's "my page" listed ten
+times more lines at the end than after the warm-up and every service's
+memory followed the data rather than showing what it keeps (a growing
+workload legitimately fills caches up to their bounds; a leak is memory
+that grows while the load does not). TERMINATE is rare (1 % of orders on
+an ACTIVE line): a terminated line stays on its customer's page, so each
+one still adds a line there. Every request goes through the
 gateway, on one keep-alive connection per client, with the operator token
 of System.token once the test system has one; together the clients send
 --rate requests per second (200), paced by absolute deadlines. An error is
@@ -18,11 +30,18 @@ workload is built to get none).
 Every --sample seconds (10) it reads VmRSS (/proc/<pid>/status) and the
 number of open descriptors (/proc/<pid>/fd) of every process. At the end it
 prints a table and one JSON line ({"bench":"soak",...}): requests, errors,
-per process the RSS growth in % from the first sample after --warmup (60 s)
-to the last, and the descriptor growth. Descriptors are counted as the
-smallest of the first and of the last three samples, so a socket that
-happens to be open for a request in flight at a sample is not taken for a
-leak.
+per process the RSS growth in % from the first minute after --warmup (60 s)
+to the last minute of the run, the descriptor growth and the CPU time
+(utime + stime) spent in between. RSS is the median of the samples of each
+minute: the rater's RSS is a sawtooth of several MB (every usage file
+allocates its batches and frees them when it is done), so a single sample
+says more about where the sawtooth stood than about growth; a leak moves
+the median like any other value. Descriptors are counted as the smallest of
+the median of each minute's samples as well: a connection open for a
+request in flight at one sample, or the rater's spooled upload, is not a
+leak; a descriptor that stays open moves the median. The first and last
+single samples and the peak are printed too (fdNew: what the last sample
+has that the first had not).
 
 Pass criteria, printed: no errors, RSS growth <= 10 %, no descriptor growth.
 
@@ -36,6 +55,7 @@ import http.client
 import json
 import os
 import random
+import statistics
 import sys
 import threading
 import time
@@ -52,6 +72,7 @@ KST = datetime.timezone(datetime.timedelta(hours=9))
 # action -> weight: mostly reads, a steady trickle of writes.
 MIX = {"open": 2, "order": 3, "get_line": 5, "get_rater": 3, "get_billing": 3,
        "usage": 1, "mypage": 5}
+TERMINATE_SHARE = 0.01  # of orders on an ACTIVE line
 
 
 class Stats:
@@ -79,7 +100,7 @@ class Stats:
 class Client(threading.Thread):
     """One client: its own customers and lines, random actions until stop."""
 
-    def __init__(self, number, system, stats, stop, seed, with_mypage, interval):
+    def __init__(self, number, system, stats, stop, seed, with_mypage, interval, max_lines):
         super().__init__(daemon=True)
         self.conn = None
         token = getattr(system, "token", None)
@@ -94,6 +115,7 @@ class Client(threading.Thread):
         self.actions = [a for a in MIX if with_mypage or a != "mypage"]
         self.weights = [MIX[a] for a in self.actions]
         self.lines = {}  # svcContNo -> status as this client made it
+        self.max_lines = max_lines  # lines not terminated, at most
         self.opened = 0
         self.records = 0
 
@@ -154,9 +176,15 @@ class Client(threading.Thread):
             action = self.rng.choices(self.actions, self.weights)[0]
             if action != "open" and not self.lines:
                 action = "open"
+            while action == "open" and self.live_lines() >= self.max_lines:
+                action = self.rng.choices(self.actions, self.weights)[0]
             getattr(self, "do_" + action)()
         if self.conn is not None:
             self.conn.close()
+
+    def live_lines(self):
+        return sum(1 for st in self.lines.values()
+                   if st not in ("TERMINATED", "PENDING-TERMINATION"))
 
     def pick_line(self, status=None):
         choices = [s for s, st in self.lines.items() if status is None or st == status]
@@ -178,7 +206,7 @@ class Client(threading.Thread):
         if svc is None:
             return
         status = self.lines[svc]
-        if status == "ACTIVE" and self.rng.random() < 0.1:
+        if status == "ACTIVE" and self.rng.random() < TERMINATE_SHARE:
             kind, after = "TERMINATE", "TERMINATED"   # a saga step through the rater
         else:
             kind, after = ("SUSPEND", "SUSPENDED") if status == "ACTIVE" else ("RESUME", "ACTIVE")
@@ -225,14 +253,18 @@ def fd_kind(pid, fd):
 
 
 def read_sample(pid):
-    """(VmRSS in kB, open descriptors, their kinds) of a live process."""
+    """(VmRSS in kB, open descriptors, their kinds, CPU seconds so far) of a
+    live process."""
     rss = 0
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
                 rss = int(line.split()[1])
     fds = os.listdir(f"/proc/{pid}/fd")
-    return rss, len(fds), collections.Counter(fd_kind(pid, fd) for fd in fds)
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return rss, len(fds), collections.Counter(fd_kind(pid, fd) for fd in fds), cpu
 
 
 def sampler(procs, names, samples, stop, interval, started):
@@ -250,24 +282,33 @@ def sampler(procs, names, samples, stop, interval, started):
             return
 
 
-def summarise(names, samples, warmup):
-    """Per process: RSS first/last after warm-up, growth %, fd growth."""
+def summarise(names, samples, warmup, interval):
+    """Per process: RSS and descriptors of the first and of the last minute
+    after warm-up (medians), growth, CPU seconds
+    spent between the first and the last sample after warm-up."""
     after = [(t, row) for t, row in samples if t >= warmup] or samples[-1:]
+    # A minute of samples at each end (at least three, at most a third of
+    # the run each, so the two never overlap).
+    window = max(3, min(round(60.0 / interval), len(after) // 3)) if after else 1
     out = {}
     for name in names:
         series = [row[name] for _, row in after if row.get(name)]
         if not series:
             out[name] = {"alive": False}
             continue
-        rss0, rss1 = series[0][0], series[-1][0]
-        first = min(series[:3], key=lambda s: s[1])
-        last = min(series[-3:], key=lambda s: s[1])
-        fd0, fd1 = first[1], last[1]
-        out[name] = {"alive": samples[-1][1].get(name) is not None, "rssKbFirst": rss0,
-                     "rssKbLast": rss1, "rssKbPeak": max(s[0] for s in series),
+        rss0 = statistics.median(s[0] for s in series[:window])
+        rss1 = statistics.median(s[0] for s in series[-window:])
+        fd0 = statistics.median(s[1] for s in series[:window])
+        fd1 = statistics.median(s[1] for s in series[-window:])
+        first, last = series[0], series[-1]
+        out[name] = {"alive": samples[-1][1].get(name) is not None,
+                     "rssKbFirstSample": series[0][0], "rssKbLastSample": series[-1][0],
+                     "rssKbFirst": round(rss0), "rssKbLast": round(rss1),
+                     "rssKbPeak": max(s[0] for s in series), "windowSamples": window,
                      "rssGrowthPct": round(100.0 * (rss1 - rss0) / rss0, 1) if rss0 else None,
                      "fdFirst": fd0, "fdLast": fd1, "fdGrowth": fd1 - fd0,
                      "fdNew": dict(last[2] - first[2]),
+                     "cpuSeconds": round(series[-1][3] - series[0][3], 2),
                      "rssKbSeries": [s[0] for s in series], "fdSeries": [s[1] for s in series]}
     return out
 
@@ -282,6 +323,8 @@ def main():
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--rate", type=float, default=200,
                         help="requests per second, all clients together")
+    parser.add_argument("--lines", type=int, default=200,
+                        help="lines not terminated per client, at most (the steady state)")
     args = parser.parse_args()
     bin_dir = os.path.abspath(args.bin_dir)
     seed = args.seed if args.seed is not None else random.randrange(1, 2**31)
@@ -301,11 +344,11 @@ def main():
                                        args=(procs, names, samples, stop, args.sample, started))
             watcher.start()
             clients = [Client(i, system, stats, stop, seed * 100 + i, "mypage" in services,
-                              args.threads / args.rate) for i in range(args.threads)]
+                              args.threads / args.rate, args.lines) for i in range(args.threads)]
             for c in clients:
                 c.start()
             print(f"soak: {args.seconds:.0f} s, {args.threads} clients, {args.rate:.0f} req/s,"
-                  f" seed {seed},"
+                  f" at most {args.lines} lines per client, seed {seed},"
                   f" warm-up {args.warmup:.0f} s, a sample every {args.sample:.0f} s", flush=True)
             next_report = started + 60
             while time.monotonic() - started < args.seconds:
@@ -323,7 +366,7 @@ def main():
         finally:
             procs.stop_all()
 
-    result = summarise(names, samples, args.warmup)
+    result = summarise(names, samples, args.warmup, args.sample)
     print(f"\n{stats.requests} requests in {elapsed:.0f} s ({stats.requests / elapsed:.0f}/s),"
           f" {stats.errors} errors (5xx or connection), {stats.client_errors} unexpected 4xx;"
           f" {len(samples)} samples")
@@ -332,15 +375,18 @@ def main():
               f"  errors {counts['error']:5d}")
     for detail in stats.first_errors:
         print(f"  first failures: {detail[:300]}")
-    print(f"\n{'process':12s} {'RSS first kB':>13s} {'RSS last kB':>12s} {'peak kB':>9s}"
-          f" {'growth %':>9s} {'fd first':>9s} {'fd last':>8s}")
+    print("\nRSS first/last: medians of the first and of the last minute after warm-up;"
+          " fd first/last: the same for descriptors")
+    print(f"{'process':12s} {'RSS first kB':>13s} {'RSS last kB':>12s} {'peak kB':>9s}"
+          f" {'growth %':>9s} {'fd first':>9s} {'fd last':>8s} {'CPU s':>7s}")
     for name in names:
         r = result[name]
         if not r.get("rssKbFirst"):
             print(f"{name:12s} (not running)")
             continue
         print(f"{name:12s} {r['rssKbFirst']:13d} {r['rssKbLast']:12d} {r['rssKbPeak']:9d}"
-              f" {r['rssGrowthPct']:9.1f} {r['fdFirst']:9d} {r['fdLast']:8d}"
+              f" {r['rssGrowthPct']:9.1f} {r['fdFirst']:9.1f} {r['fdLast']:8.1f}"
+              f" {r['cpuSeconds']:7.1f}"
               + (f"  new: {r['fdNew']}" if r["fdNew"] else ""))
     print("\nafter warm-up, one value per sample (RSS in MB / open descriptors):")
     for name in names:
@@ -359,7 +405,7 @@ def main():
     if elapsed < args.warmup + 2 * args.sample:
         print("note: the run is too short for the growth figures to mean much")
     print(json.dumps({"bench": "soak", "seconds": round(elapsed, 1), "threads": args.threads,
-                      "rate": args.rate,
+                      "rate": args.rate, "linesPerClient": args.lines,
                       "seed": seed, "warmupSeconds": args.warmup, "requests": stats.requests,
                       "errors": stats.errors, "unexpected4xx": stats.client_errors,
                       "died": dead, "processes": result,

@@ -33,6 +33,7 @@ static void stop_notifier(void *notifier) { bss_notifier_stop(notifier); }
 
 int main(int argc, char **argv)
 {
+    bss_service_exec_tuned(argv);
     bss_service svc;
     char err[BSS_ERRLEN];
     if (bss_service_init(&svc, "billing", argc, argv, err) != BSS_OK) {

@@ -17,6 +17,7 @@ static void stop_notifier(void *ctx) { bss_notifier_stop(ctx); }
 
 int main(int argc, char **argv)
 {
+    bss_service_exec_tuned(argv);
     bss_service svc;
     char err[BSS_ERRLEN] = "";
     if (bss_service_init(&svc, "customer", argc, argv, err) != BSS_OK) {

@@ -128,6 +128,7 @@ static int setup(bss_service *svc, gw_routes *routes, gw_guard **guard, gw_proxy
 
 int main(int argc, char **argv)
 {
+    bss_service_exec_tuned(argv);
     char err[BSS_ERRLEN] = "";
     char listen[16];
     if (default_listen(argc, argv, listen, sizeof listen, err) != BSS_OK) {

@@ -14,6 +14,7 @@
 
 int main(int argc, char **argv)
 {
+    bss_service_exec_tuned(argv);
     bss_service svc;
     char err[BSS_ERRLEN] = "";
     if (bss_service_init(&svc, "mypage", argc, argv, err) != BSS_OK) {

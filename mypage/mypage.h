@@ -77,8 +77,8 @@ void mypage_live_destroy(mypage_live *live);
 typedef struct mypage_reads mypage_reads;
 
 /* Prepares the read side on the file of store (whose schema must exist):
- * read connections are opened on demand, one per concurrent request, and
- * kept. cache (may be NULL) serves pages rendered before (cache.h); the
+ * opens its four read connections, all it ever keeps open; a request that
+ * finds the four lent out waits for one. cache (may be NULL) serves pages rendered before (cache.h); the
  * caller keeps it alive until mypage_reads_close. Returns BSS_OK,
  * BSS_ERR_IO or BSS_ERR_NOMEM (err filled). */
 int mypage_reads_open(bss_store *store, mypage_cache *cache, mypage_reads **out, char *err);
@@ -87,7 +87,9 @@ int mypage_reads_open(bss_store *store, mypage_cache *cache, mypage_reads **out,
  * Suits bss_service_add_shutdown (the HTTP server has stopped by then). */
 void mypage_reads_close(void *reads);
 
-/* Renders the view of customer_id (see above) from one read transaction.
+/* Renders the view of customer_id (see above) from one read transaction
+ * on a reader of the pool (waiting while all four are lent out: a caller
+ * must not hold a lease when it calls this).
  * On BSS_OK *json points to *len bytes (NUL-terminated) that stay valid
  * until mypage_reads_done(reads, *lease); pass *lease back in every case
  * where it was set. Returns BSS_OK, BSS_ERR_NOTFOUND when the projection

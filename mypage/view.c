@@ -7,6 +7,15 @@
  * the invoices query, COMMIT, and the reply is written from the reader's
  * buffer before it goes back to the pool. In the steady state nothing is
  * allocated per request (the buffer only grows, to the largest view seen).
+ *
+ * The pool is READERS readers, opened with it. It used to open one for
+ * each request that found every reader busy and keep it for good, so its
+ * descriptors and memory (each reader's page cache and buffer) grew with
+ * the highest concurrency ever seen (bench/soak.py). A request that finds
+ * the READERS lent out now waits for one: a request holds one reader and
+ * never asks for a second, so the wait always ends. (A connection of its
+ * own would not do: closing it while the others hold locks on the file,
+ * SQLite keeps its descriptor for the next connection it opens.)
  * With a page cache (cache.h) a page read before and unchanged since is
  * copied into that buffer instead, and a page rendered is offered to it.
  */
@@ -41,6 +50,9 @@ static const char *const READ_SQL[RS_COUNT] = {
     " WHERE customer_id = ?1 ORDER BY period, invoice_id"),
 };
 
+/* Readers kept by the pool. */
+#define READERS 4
+
 struct mypage_reader {
     sqlite3 *db;
     sqlite3_stmt *st[RS_COUNT];
@@ -54,7 +66,9 @@ struct mypage_reads {
     char *path;
     mypage_cache *cache; /* may be NULL */
     pthread_mutex_t lock;
-    mypage_reader *idle; /* readers not lent out */
+    pthread_cond_t returned; /* a reader came back, or one may be opened */
+    mypage_reader *idle;     /* readers not lent out */
+    int readers;             /* open: idle and lent out, at most READERS */
 };
 
 static void reader_free(mypage_reader *r)
@@ -122,7 +136,19 @@ int mypage_reads_open(bss_store *store, mypage_cache *cache, mypage_reads **out,
         return file == NULL ? BSS_ERR_IO : BSS_ERR_NOMEM;
     }
     pthread_mutex_init(&reads->lock, NULL);
+    pthread_cond_init(&reads->returned, NULL);
     reads->cache = cache;
+    for (int i = 0; i < READERS; i++) {
+        mypage_reader *r = NULL;
+        rc = reader_new(reads->path, &r, err);
+        if (rc != BSS_OK) {
+            mypage_reads_close(reads);
+            return rc;
+        }
+        r->next = reads->idle;
+        reads->idle = r;
+        reads->readers++;
+    }
     *out = reads;
     return BSS_OK;
 }
@@ -137,38 +163,58 @@ void mypage_reads_close(void *ctx)
         reads->idle = r->next;
         reader_free(r);
     }
+    pthread_cond_destroy(&reads->returned);
     pthread_mutex_destroy(&reads->lock);
     free(reads->path);
     free(reads);
 }
 
+/* An idle reader, or a new one while fewer than READERS are open (one was
+ * dropped, or could not be opened), else waits for one to come back. */
 static int reader_acquire(mypage_reads *reads, mypage_reader **out, char *err)
 {
     pthread_mutex_lock(&reads->lock);
+    while (reads->idle == NULL && reads->readers >= READERS)
+        pthread_cond_wait(&reads->returned, &reads->lock);
     mypage_reader *r = reads->idle;
     if (r != NULL)
         reads->idle = r->next;
+    else
+        reads->readers++;
     pthread_mutex_unlock(&reads->lock);
     if (r != NULL) {
         *out = r;
         return BSS_OK;
     }
-    return reader_new(reads->path, out, err);
+    int rc = reader_new(reads->path, out, err);
+    if (rc != BSS_OK) {
+        pthread_mutex_lock(&reads->lock);
+        reads->readers--;
+        pthread_cond_signal(&reads->returned);
+        pthread_mutex_unlock(&reads->lock);
+    }
+    return rc;
 }
 
 void mypage_reads_done(mypage_reads *reads, mypage_reader *r)
 {
     if (r == NULL)
         return;
-    if (!sqlite3_get_autocommit(r->db)) {
+    int stuck = !sqlite3_get_autocommit(r->db);
+    if (stuck) {
         /* Its read transaction could not be ended: a reader stuck on an old
-         * snapshot must not serve another request. */
+         * snapshot must not serve another request. The next request that
+         * finds no idle reader opens one in its place. */
         reader_free(r);
-        return;
     }
     pthread_mutex_lock(&reads->lock);
-    r->next = reads->idle;
-    reads->idle = r;
+    if (stuck) {
+        reads->readers--;
+    } else {
+        r->next = reads->idle;
+        reads->idle = r;
+    }
+    pthread_cond_signal(&reads->returned);
     pthread_mutex_unlock(&reads->lock);
 }
 

@@ -23,6 +23,7 @@ static const char *const followed[] = {"customer"};
 
 int main(int argc, char **argv)
 {
+    bss_service_exec_tuned(argv);
     bss_service svc;
     char err[BSS_ERRLEN];
     if (bss_service_init(&svc, "rater", argc, argv, err) != BSS_OK) {

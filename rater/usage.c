@@ -616,16 +616,17 @@ static int parser_open(parser *p, char *err)
     int rc = bss_store_snapshot_begin(p->store, &p->db, err);
     if (rc != BSS_OK)
         return rc;
-    return bss_sql_prepare(p->db,
-                           "SELECT r.apn_cd, h.effective_ms, h.status FROM rater_info r"
-                           " LEFT JOIN line_status_history h ON h.svc_cont_no = r.svc_cont_no"
-                           " WHERE r.svc_cont_no = ?1 ORDER BY h.effective_ms, h.id",
-                           &p->line_query, "prepare", err);
+    return bss_store_prepare_cached(p->db,
+                                    "SELECT r.apn_cd, h.effective_ms, h.status FROM rater_info r"
+                                    " LEFT JOIN line_status_history h"
+                                    " ON h.svc_cont_no = r.svc_cont_no"
+                                    " WHERE r.svc_cont_no = ?1 ORDER BY h.effective_ms, h.id",
+                                    &p->line_query, err);
 }
 
 static void parser_close(parser *p)
 {
-    sqlite3_finalize(p->line_query);
+    sqlite3_reset(p->line_query); /* the pool's connection keeps it for the next file */
     p->line_query = NULL;
     if (p->db != NULL)
         bss_store_snapshot_end(p->store, p->db);
@@ -924,14 +925,14 @@ static int totals_open(totals_writer *w, sqlite3 *db, char *err)
         n += (size_t)snprintf(values + n, sizeof values - n, "%s(?,?,?,?,?)", i ? "," : "");
     char sql[sizeof values + 300];
     snprintf(sql, sizeof sql, TOTAL_UPSERT("%s"), values);
-    int rc = bss_sql_prepare(db, TOTAL_UPSERT("(?,?,?,?,?)"), &w->one, "prepare", err);
-    return rc == BSS_OK ? bss_sql_prepare(db, sql, &w->many, "prepare", err) : rc;
+    int rc = bss_store_prepare_cached(db, TOTAL_UPSERT("(?,?,?,?,?)"), &w->one, err);
+    return rc == BSS_OK ? bss_store_prepare_cached(db, sql, &w->many, err) : rc;
 }
 
 static void totals_close(totals_writer *w)
 {
-    sqlite3_finalize(w->one);
-    sqlite3_finalize(w->many);
+    sqlite3_reset(w->one);
+    sqlite3_reset(w->many);
 }
 
 /* Upserts rows [from, to) of the waiting ones with st, which has (to -
@@ -1071,10 +1072,10 @@ static int flush_totals(ingest *in, line_table *lines, char *err)
 static int start_file(ingest *in, const char *name, const usage_origin *origin, char *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = bss_sql_prepare(in->db,
-                             "INSERT INTO usage_file(name, source, received_ms, spool_size,"
-                             " spool_mtime_ns) VALUES(?1, ?2, ?3, ?4, ?5)",
-                             &st, "prepare", err);
+    int rc = bss_store_prepare_cached(in->db,
+                                      "INSERT INTO usage_file(name, source, received_ms,"
+                                      " spool_size, spool_mtime_ns) VALUES(?1, ?2, ?3, ?4, ?5)",
+                                      &st, err);
     if (rc != BSS_OK)
         return rc;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -1083,7 +1084,7 @@ static int start_file(ingest *in, const char *name, const usage_origin *origin, 
     sqlite3_bind_int64(st, 4, origin->size);
     sqlite3_bind_int64(st, 5, origin->mtime_ns);
     rc = sqlite3_step(st) == SQLITE_DONE ? BSS_OK : BSS_ERR_IO;
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != BSS_OK) {
         bss_seterr(err, "record file: %s", sqlite3_errmsg(in->db));
         return rc;
@@ -1095,10 +1096,10 @@ static int start_file(ingest *in, const char *name, const usage_origin *origin, 
 static int finish_file(ingest *in, char *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = bss_sql_prepare(in->db,
-                             "UPDATE usage_file SET records = ?2, rated = ?3, duplicates = ?4,"
-                             " rejected = ?5 WHERE file_id = ?1",
-                             &st, "prepare", err);
+    int rc = bss_store_prepare_cached(in->db,
+                                      "UPDATE usage_file SET records = ?2, rated = ?3,"
+                                      " duplicates = ?4, rejected = ?5 WHERE file_id = ?1",
+                                      &st, err);
     if (rc != BSS_OK)
         return rc;
     const usage_report *r = in->report;
@@ -1108,7 +1109,7 @@ static int finish_file(ingest *in, char *err)
     sqlite3_bind_int64(st, 4, r->duplicates);
     sqlite3_bind_int64(st, 5, r->rejected);
     rc = sqlite3_step(st) == SQLITE_DONE ? BSS_OK : BSS_ERR_IO;
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != BSS_OK)
         bss_seterr(err, "finish file: %s", sqlite3_errmsg(in->db));
     return rc;
@@ -1118,7 +1119,7 @@ static int finish_file(ingest *in, char *err)
 static int load_closed(sqlite3 *db, bss_period **out, size_t *count, char *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = bss_sql_prepare(db, "SELECT period FROM au_close", &st, "prepare", err);
+    int rc = bss_store_prepare_cached(db, "SELECT period FROM au_close", &st, err);
     if (rc != BSS_OK)
         return rc;
     size_t cap = 0;
@@ -1130,7 +1131,7 @@ static int load_closed(sqlite3 *db, bss_period **out, size_t *count, char *err)
             cap = cap ? cap * 2 : 16;
             bss_period *c = realloc(*out, cap * sizeof *c);
             if (c == NULL) {
-                sqlite3_finalize(st);
+                sqlite3_reset(st);
                 bss_seterr(err, "out of memory");
                 return BSS_ERR_NOMEM;
             }
@@ -1138,7 +1139,7 @@ static int load_closed(sqlite3 *db, bss_period **out, size_t *count, char *err)
         }
         (*out)[(*count)++] = p;
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return BSS_OK;
 }
 
@@ -1190,10 +1191,10 @@ static int run_file(ingest *in, usage_lines *reader, const char *name,
     if (rc == BSS_OK)
         rc = start_file(in, name, origin, err);
     if (rc == BSS_OK)
-        rc = bss_sql_prepare(in->db,
-                             "INSERT INTO usage_rejection(file_id, line, record_id, reason,"
-                             " detail) VALUES(?1, ?2, ?3, ?4, ?5)",
-                             &in->reject, "prepare", err);
+        rc = bss_store_prepare_cached(in->db,
+                                      "INSERT INTO usage_rejection(file_id, line, record_id,"
+                                      " reason, detail) VALUES(?1, ?2, ?3, ?4, ?5)",
+                                      &in->reject, err);
     if (rc == BSS_OK)
         rc = usage_seen_open(in->db, &in->seen, err);
     in->ids = malloc(BATCH_RECORDS * sizeof *in->ids);
@@ -1235,7 +1236,7 @@ static int run_file(ingest *in, usage_lines *reader, const char *name,
     free(in->fresh);
     free(in->first_of);
     usage_seen_close(in->seen);
-    sqlite3_finalize(in->reject);
+    sqlite3_reset(in->reject);
     table_free(&lines);
     free(closed);
     return rc;

@@ -11,6 +11,7 @@
 #include "usage_seen.h"
 
 #include "bss_error.h"
+#include "evstore.h"
 #include "sqlutil.h"
 
 #include <stdlib.h>
@@ -75,7 +76,7 @@ int usage_seen_open(sqlite3 *db, usage_seen **out, char *err)
     sqlite3_stmt **st[] = {&s->floor_block, &s->first_block, &s->next_key,
                            &s->update,      &s->insert,      &s->remove};
     for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++) {
-        int rc = bss_sql_prepare(db, sql[i], st[i], "prepare", err);
+        int rc = bss_store_prepare_cached(db, sql[i], st[i], err);
         if (rc != BSS_OK) {
             usage_seen_close(s);
             return rc;
@@ -89,12 +90,12 @@ void usage_seen_close(usage_seen *s)
 {
     if (s == NULL)
         return;
-    sqlite3_finalize(s->floor_block);
-    sqlite3_finalize(s->first_block);
-    sqlite3_finalize(s->next_key);
-    sqlite3_finalize(s->update);
-    sqlite3_finalize(s->insert);
-    sqlite3_finalize(s->remove);
+    sqlite3_reset(s->floor_block);
+    sqlite3_reset(s->first_block);
+    sqlite3_reset(s->next_key);
+    sqlite3_reset(s->update);
+    sqlite3_reset(s->insert);
+    sqlite3_reset(s->remove);
     free(s->block);
     free(s->merged);
     free(s->starts);

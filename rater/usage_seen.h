@@ -33,11 +33,16 @@ typedef struct usage_seen usage_seen;
  * or BSS_ERR_IO / BSS_ERR_NOMEM with err filled. */
 int usage_seen_schema(sqlite3 *db, char *err);
 
-/* Prepares the statements on db (the write connection, in a transaction).
- * Returns BSS_OK with *out, or BSS_ERR_IO / BSS_ERR_NOMEM. */
+/* Takes its statements on db (the write connection, in a transaction) from
+ * the connection's statement cache (bss_store_prepare_cached), preparing
+ * them the first time: a file is opened per usage file, and parsing six
+ * statements for each was most of a small file's allocations. Returns
+ * BSS_OK with *out, or BSS_ERR_IO / BSS_ERR_NOMEM. */
 int usage_seen_open(sqlite3 *db, usage_seen **out, char *err);
 
-/* Finalizes the statements and frees s. NULL is fine. */
+/* Resets the statements, leaving them to the connection (which finalizes
+ * them when it closes; a caller closing db itself finalizes them first, see
+ * sqlite3_next_stmt), and frees s. NULL is fine. */
 void usage_seen_close(usage_seen *s);
 
 /* ids[0..n): distinct ids (1-255 bytes each, lens[i] bytes, no NUL needed)

@@ -17,9 +17,22 @@
 #include <string.h>
 #include <time.h>
 
-/* As many as civetweb's default worker threads, so a read-heavy burst
- * does not open and close connections (and lose their cached statements). */
-#define READ_POOL_SIZE 32
+/* The read connections of the pool, all opened with the store. A reader
+ * costs two descriptors (the file and its WAL), its schema, its cached
+ * statements and up to READER_CACHE_KIB of pages. The pool used to open one
+ * whenever more reads than ever before ran at once and keep it (up to 32,
+ * civetweb's worker count), so a service's descriptors and memory grew for
+ * minutes under steady load, each new reader filling a cache of its own
+ * (bench/soak.py). More concurrent reads do not run faster on the two
+ * cores this targets: a read that finds the pool's readers all lent out
+ * waits for one. A connection of its own, closed when given back, is only
+ * for a read that waited READER_WAIT_MS in vain: a thread already holding
+ * a reader may ask for another (a callback of bss_store_read_* reading
+ * again), and every reader could be held so. Closing such a connection
+ * does not always give its descriptor back at once: while others hold
+ * locks on the file SQLite keeps it for the next connection it opens. */
+#define READ_POOL_SIZE 4
+#define READER_WAIT_MS 200
 /* Most units of work one group commit holds: bounds how long the first
  * member of a group waits for its answer. */
 #define GROUP_MAX 64
@@ -145,7 +158,9 @@ struct bss_store {
     sqlite3_stmt *many_versions, *many_events; /* prepared on first use */
 
     pthread_mutex_t pool_lock;
-    sqlite3 *pool[READ_POOL_SIZE];
+    pthread_cond_t pool_cond;           /* a reader came back to the pool */
+    sqlite3 *readers[READ_POOL_SIZE];   /* the pool's connections */
+    sqlite3 *pool[READ_POOL_SIZE];      /* those not lent out */
     int pool_count;
 
     pthread_mutex_t commit_lock;
@@ -260,6 +275,7 @@ int bss_store_open(const bss_store_options *opts, bss_store **out, char *err)
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&s->commit_cond, &attr);
+    pthread_cond_init(&s->pool_cond, &attr);
     pthread_condattr_destroy(&attr);
     pthread_cond_init(&s->group_cond, NULL);
 
@@ -279,6 +295,11 @@ int bss_store_open(const bss_store_options *opts, bss_store **out, char *err)
             rc = BSS_ERR_IO;
         }
     }
+    for (int i = 0; rc == BSS_OK && i < READ_POOL_SIZE; i++) {
+        rc = open_reader(s, &s->readers[i], err);
+        if (rc == BSS_OK)
+            s->pool[s->pool_count++] = s->readers[i];
+    }
     if (rc != BSS_OK) {
         bss_store_close(s);
         return rc;
@@ -297,10 +318,11 @@ void bss_store_close(bss_store *s)
     sqlite3_finalize(s->many_versions);
     sqlite3_finalize(s->many_events);
     close_connection(s->wdb);
-    for (int i = 0; i < s->pool_count; i++)
-        close_connection(s->pool[i]);
+    for (int i = 0; i < READ_POOL_SIZE; i++)
+        close_connection(s->readers[i]);
     pthread_mutex_destroy(&s->write_lock);
     pthread_mutex_destroy(&s->pool_lock);
+    pthread_cond_destroy(&s->pool_cond);
     pthread_mutex_destroy(&s->commit_lock);
     pthread_cond_destroy(&s->commit_cond);
     pthread_cond_destroy(&s->group_cond);
@@ -970,8 +992,22 @@ int bss_store_append_tx(bss_store *s, const char *subject, int64_t expected_vers
     return bss_store_commit(s, err);
 }
 
+static struct timespec deadline_in(int ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
 /* A read connection: the write connection for the transaction holder, else
- * one from the pool (opened on demand). */
+ * one from the pool, waiting up to READER_WAIT_MS for one to come back,
+ * else one of its own (closed again when given back). */
 static int acquire_reader(bss_store *s, sqlite3 **db, char *err)
 {
     if (holds_transaction(s)) {
@@ -979,6 +1015,12 @@ static int acquire_reader(bss_store *s, sqlite3 **db, char *err)
         return BSS_OK;
     }
     pthread_mutex_lock(&s->pool_lock);
+    if (s->pool_count == 0) {
+        struct timespec deadline = deadline_in(READER_WAIT_MS);
+        while (s->pool_count == 0 &&
+               pthread_cond_timedwait(&s->pool_cond, &s->pool_lock, &deadline) != ETIMEDOUT)
+            ;
+    }
     if (s->pool_count > 0) {
         *db = s->pool[--s->pool_count];
         pthread_mutex_unlock(&s->pool_lock);
@@ -992,13 +1034,17 @@ static void release_reader(bss_store *s, sqlite3 *db)
 {
     if (db == s->wdb)
         return;
-    pthread_mutex_lock(&s->pool_lock);
-    if (s->pool_count < READ_POOL_SIZE) {
-        s->pool[s->pool_count++] = db;
-        db = NULL;
+    int pooled = 0;
+    for (int i = 0; i < READ_POOL_SIZE && !pooled; i++)
+        pooled = db == s->readers[i];
+    if (!pooled) {
+        close_connection(db);
+        return;
     }
+    pthread_mutex_lock(&s->pool_lock);
+    s->pool[s->pool_count++] = db;
+    pthread_cond_signal(&s->pool_cond);
     pthread_mutex_unlock(&s->pool_lock);
-    close_connection(db);
 }
 
 int bss_store_prepare_cached(sqlite3 *db, const char *sql, sqlite3_stmt **out, char *err)
@@ -1339,14 +1385,7 @@ int bss_store_feed_head(bss_store_feed *f, int64_t *sequence, char *err)
 
 int bss_store_wait_commit(bss_store *s, uint64_t *generation, int timeout_ms)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = deadline_in(timeout_ms);
     int rc = BSS_OK;
     pthread_mutex_lock(&s->commit_lock);
     while (!s->closing && s->commit_generation == *generation) {

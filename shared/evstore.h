@@ -20,9 +20,12 @@
  * BEGIN IMMEDIATE, so a write never fails halfway with SQLITE_BUSY_SNAPSHOT.
  * Concurrent request threads can share one transaction and its COMMIT (group
  * commit, bss_store_group_begin), each answered only after that COMMIT.
- * Reads outside a transaction use a small pool of read connections and see
- * the last committed state; reads by the thread that holds the write
- * transaction see its uncommitted writes.
+ * Reads outside a transaction use a pool of four read connections, all
+ * opened with the store (a read that finds the four lent out waits for one;
+ * after 200 ms, say a thread that holds readers and asks for more, it gets
+ * a connection of its own, closed when given back), and see the last
+ * committed state; reads by the thread that holds the write transaction see
+ * its uncommitted writes.
  *
  * Durability: synchronous=NORMAL (default) survives a crash of the process;
  * synchronous=FULL also survives power loss.
@@ -179,10 +182,11 @@ int bss_store_append_many(bss_store *store, bss_event *const *events, size_t n, 
 int bss_store_append_tx(bss_store *store, const char *subject, int64_t expected_version,
                         bss_event *const *events, size_t n, char *err);
 
-/* Borrows a connection for the domain's own reads: from the pool, or the
- * write connection itself for the thread holding the transaction (so it sees
- * its own writes). Give it back with bss_store_reader_release; never close
- * it. Returns BSS_OK or BSS_ERR_IO. */
+/* Borrows a connection for the domain's own reads: from the pool (waiting
+ * for one when all are lent out, see above), or the write connection itself
+ * for the thread holding the transaction (so it sees its own writes). Give
+ * it back with bss_store_reader_release, soon; never close it. Returns
+ * BSS_OK or BSS_ERR_IO. */
 int bss_store_reader_acquire(bss_store *store, sqlite3 **db, char *err);
 void bss_store_reader_release(bss_store *store, sqlite3 *db);
 

@@ -92,6 +92,16 @@ class LinesAndOrders(unittest.TestCase):
         return [m for m in self.sms.messages() if m["body"]["orderId"] == order_id]
 
     # -- the reference design's check 1 ------------------------------------
+    def test_services_run_with_small_per_thread_malloc_caches(self):
+        # bss_service_exec_tuned: each service ran itself again, same pid,
+        # with glibc's per-thread cache limited (issue 9's soak: the caches
+        # of 50 threads held megabytes).
+        for name in ("customer", "rater", "billing", "gateway"):
+            pid = self.procs.procs[name].pid
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
+            self.assertIn(b"glibc.malloc.tcache_max=128", env.get(b"GLIBC_TUNABLES", b""), name)
+
     def test_opening_a_line_creates_rater_and_charge_info(self):
         line = self.open_line(productCd="IOT-PLUS", apnCd="iot.tracker")
         svc = line["svcContNo"]

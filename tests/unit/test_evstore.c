@@ -8,9 +8,12 @@
 #include "envelope.h"
 #include "evstore.h"
 
+#include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static check_counts counts;
@@ -421,6 +424,94 @@ static void test_commit_checkpoint_later(bss_store *s, const char *path)
     bss_event_free(next);
 }
 
+/* Open descriptors of this process. */
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1; /* the directory's own */
+}
+
+/* The pool's readers are opened with the store and are all it ever keeps
+ * (issue 9's soak counts descriptors): reading adds no descriptor, a read
+ * that finds the pool lent out waits for a reader to come back, and one
+ * that waits in vain (a thread holding every reader and asking for more)
+ * gets a connection of its own instead of waiting forever. */
+typedef struct late_release {
+    bss_store *store;
+    sqlite3 *db;
+} late_release;
+
+/* Gives the reader back as soon as it runs: the acquire racing it either
+ * finds the reader back or waits for it, well inside its 200 ms. */
+static void *release_later(void *arg)
+{
+    late_release *l = arg;
+    bss_store_reader_release(l->store, l->db);
+    return NULL;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static void test_reader_pool_is_fixed(const char *dir)
+{
+    char path[160], err[BSS_ERRLEN];
+    snprintf(path, sizeof path, "%s/pool.db", dir);
+    int before = open_fds();
+    bss_store *s = open_store(path);
+    int opened = open_fds();
+    CHECK(&counts, opened >= before + 3 + 2 * 4); /* writer: db, wal, shm; 4 readers */
+    sqlite3 *db[5] = {0};
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 4; i++) {
+            CHECK(&counts, bss_store_reader_acquire(s, &db[i], err) == BSS_OK);
+            CHECK(&counts, sqlite3_exec(db[i], "SELECT COUNT(*) FROM events", NULL, NULL, NULL) ==
+                               SQLITE_OK);
+        }
+        CHECK(&counts, open_fds() == opened);
+        for (int i = 0; i < 4; i++)
+            bss_store_reader_release(s, db[i]);
+        CHECK(&counts, open_fds() == opened);
+    }
+
+    /* All four lent out: the next read waits for the one given back. */
+    for (int i = 0; i < 4; i++)
+        CHECK(&counts, bss_store_reader_acquire(s, &db[i], err) == BSS_OK);
+    late_release late = {s, db[3]};
+    pthread_t thread;
+    CHECK(&counts, pthread_create(&thread, NULL, release_later, &late) == 0);
+    CHECK(&counts, bss_store_reader_acquire(s, &db[4], err) == BSS_OK);
+    pthread_join(thread, NULL);
+    CHECK(&counts, db[4] == db[3]);
+    CHECK(&counts, open_fds() == opened);
+
+    /* Nobody gives one back: after the wait, a connection of its own. */
+    double started = now_s();
+    sqlite3 *extra = NULL;
+    CHECK(&counts, bss_store_reader_acquire(s, &extra, err) == BSS_OK);
+    CHECK(&counts, now_s() - started >= 0.15);
+    CHECK(&counts, extra != NULL && extra != db[0] && extra != db[1] && extra != db[2] &&
+                       extra != db[4]);
+    CHECK(&counts, sqlite3_exec(extra, "SELECT COUNT(*) FROM events", NULL, NULL, NULL) ==
+                       SQLITE_OK);
+    bss_store_reader_release(s, extra);
+    for (int i = 0; i < 3; i++)
+        bss_store_reader_release(s, db[i]);
+    bss_store_reader_release(s, db[4]);
+    bss_store_close(s);
+    CHECK(&counts, open_fds() == before);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/bss-evstore-XXXXXX";
@@ -446,6 +537,7 @@ int main(void)
     test_append_many_runs(s);
     test_commit_checkpoint_later(s, path);
     bss_store_close(s);
+    test_reader_pool_is_fixed(dir);
 
     char cmd[160];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

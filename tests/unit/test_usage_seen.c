@@ -116,6 +116,17 @@ static sqlite3 *open_db(const char *dir, const char *name)
     return db;
 }
 
+/* usage_seen leaves its statements cached on the connection
+ * (bss_store_prepare_cached): finalize them, as the store does, so the
+ * connection closes. */
+static void close_db(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    while ((st = sqlite3_next_stmt(db, NULL)) != NULL)
+        sqlite3_finalize(st);
+    CHECK(&C, sqlite3_close(db) == SQLITE_OK);
+}
+
 static void test_in_order_and_again(const char *dir)
 {
     sqlite3 *db = open_db(dir, "order.db");
@@ -144,7 +155,7 @@ static void test_in_order_and_again(const char *dir)
     CHECK(&C, add_all(db, seen, ids, n, n) == 1);
     CHECK(&C, check_blocks(db, &blocks) == n + 1);
     usage_seen_close(seen);
-    sqlite3_close(db);
+    close_db(db);
     free(ids);
 }
 
@@ -188,7 +199,7 @@ static void test_random_order(const char *dir)
     CHECK(&C, sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) > 0);
     sqlite3_finalize(st);
     usage_seen_close(seen);
-    sqlite3_close(db);
+    close_db(db);
     free(ids);
     free(ref);
 }
@@ -224,7 +235,7 @@ static void test_refusals_and_migration(const char *dir)
     unsigned char zero[1] = {0};
     CHECK(&C, usage_seen_add_sorted(seen, empty, zero, 1, fresh, err) == BSS_ERR_INVALID);
     usage_seen_close(seen);
-    sqlite3_close(db);
+    close_db(db);
 }
 
 int main(void)
