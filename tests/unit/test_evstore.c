@@ -7,8 +7,8 @@
 #include "check.h"
 #include "envelope.h"
 #include "evstore.h"
+#include "testutil.h"
 
-#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -424,18 +424,6 @@ static void test_commit_checkpoint_later(bss_store *s, const char *path)
     bss_event_free(next);
 }
 
-/* Open descriptors of this process. */
-static int open_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (d == NULL)
-        return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d)) != NULL;)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n - 1; /* the directory's own */
-}
 
 /* The pool's readers are opened with the store and are all it ever keeps
  * (issue 9's soak counts descriptors): reading adds no descriptor, a read
@@ -467,9 +455,9 @@ static void test_reader_pool_is_fixed(const char *dir)
 {
     char path[160], err[BSS_ERRLEN];
     snprintf(path, sizeof path, "%s/pool.db", dir);
-    int before = open_fds();
+    int before = tu_open_fds();
     bss_store *s = open_store(path);
-    int opened = open_fds();
+    int opened = tu_open_fds();
     CHECK(&counts, opened >= before + 3 + 2 * 4); /* writer: db, wal, shm; 4 readers */
     sqlite3 *db[5] = {0};
     for (int round = 0; round < 2; round++) {
@@ -478,10 +466,10 @@ static void test_reader_pool_is_fixed(const char *dir)
             CHECK(&counts, sqlite3_exec(db[i], "SELECT COUNT(*) FROM events", NULL, NULL, NULL) ==
                                SQLITE_OK);
         }
-        CHECK(&counts, open_fds() == opened);
+        CHECK(&counts, tu_open_fds() == opened);
         for (int i = 0; i < 4; i++)
             bss_store_reader_release(s, db[i]);
-        CHECK(&counts, open_fds() == opened);
+        CHECK(&counts, tu_open_fds() == opened);
     }
 
     /* All four lent out: the next read waits for the one given back. */
@@ -493,7 +481,7 @@ static void test_reader_pool_is_fixed(const char *dir)
     CHECK(&counts, bss_store_reader_acquire(s, &db[4], err) == BSS_OK);
     pthread_join(thread, NULL);
     CHECK(&counts, db[4] == db[3]);
-    CHECK(&counts, open_fds() == opened);
+    CHECK(&counts, tu_open_fds() == opened);
 
     /* Nobody gives one back: after the wait, a connection of its own. */
     double started = now_s();
@@ -509,7 +497,7 @@ static void test_reader_pool_is_fixed(const char *dir)
         bss_store_reader_release(s, db[i]);
     bss_store_reader_release(s, db[4]);
     bss_store_close(s);
-    CHECK(&counts, open_fds() == before);
+    CHECK(&counts, tu_open_fds() == before);
 }
 
 int main(void)

@@ -28,7 +28,6 @@
 #include "testutil.h"
 
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -589,17 +588,6 @@ static void test_invalid_events(const char *dir, const char *reference)
 
 /* ---- the read side's pool ------------------------------------------ */
 
-static int open_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (d == NULL)
-        return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d)) != NULL;)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n - 1; /* the directory's own */
-}
 
 typedef struct pool_reader {
     mypage_reads *reads;
@@ -639,38 +627,38 @@ static void test_reader_pool(const char *dir)
 {
     char path[512], err[BSS_ERRLEN] = "";
     snprintf(path, sizeof path, "%s/interleaved.db", dir);
-    int unopened = open_fds();
+    int unopened = tu_open_fds();
     bss_store *store = NULL;
     CHECK(&C, tu_open_store(path, "mypage", &store) == BSS_OK);
-    int before = open_fds();
+    int before = tu_open_fds();
     mypage_reads *reads = NULL;
     CHECK(&C, mypage_reads_open(store, NULL, &reads, err) == BSS_OK);
-    int opened = open_fds();
+    int opened = tu_open_fds();
     CHECK(&C, opened == before + 4 * 2); /* four readers: the file and its WAL each */
     mypage_reader *lease[4] = {0};
     const char *json = NULL;
     size_t len = 0;
     for (int i = 0; i < 4; i++)
         CHECK(&C, mypage_reads_render(reads, "C1", &lease[i], &json, &len, err) == BSS_OK);
-    CHECK(&C, open_fds() == opened);
+    CHECK(&C, tu_open_fds() == opened);
     pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     pool_reader fifth = {reads, -1, 0, &lock};
     pthread_t thread;
     CHECK(&C, pthread_create(&thread, NULL, render_one, &fifth) == 0);
     usleep(100 * 1000); /* long enough for a render that did not wait */
     CHECK(&C, !render_done(&fifth));
-    CHECK(&C, open_fds() == opened);
+    CHECK(&C, tu_open_fds() == opened);
     mypage_reads_done(reads, lease[0]);
     pthread_join(thread, NULL);
     CHECK(&C, fifth.rc == BSS_OK);
     for (int i = 1; i < 4; i++)
         mypage_reads_done(reads, lease[i]);
-    CHECK(&C, open_fds() == opened);
+    CHECK(&C, tu_open_fds() == opened);
     mypage_reads_close(reads);
     bss_store_close(store);
     /* Not before: SQLite keeps a closed connection's descriptor while other
      * connections of the process hold locks on the file. */
-    CHECK(&C, open_fds() == unopened);
+    CHECK(&C, tu_open_fds() == unopened);
 }
 
 int main(void)

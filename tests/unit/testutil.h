@@ -33,6 +33,10 @@ int tu_begin(char *dir);
  * reported on stderr). */
 void tu_end(const char *dir);
 
+/* Descriptors this process has open, or -1 when /proc/self/fd cannot be
+ * read: tests of pools that must not grow count them. */
+int tu_open_fds(void);
+
 /* ---- stores ---------------------------------------------------------- */
 
 /* Opens (creating) the store at path for service `source`. Returns
