@@ -36,12 +36,17 @@ to the last minute of the run, the descriptor growth and the CPU time
 minute: the rater's RSS is a sawtooth of several MB (every usage file
 allocates its batches and frees them when it is done), so a single sample
 says more about where the sawtooth stood than about growth; a leak moves
-the median like any other value. Descriptors are counted as the smallest of
-the median of each minute's samples as well: a connection open for a
-request in flight at one sample, or the rater's spooled upload, is not a
-leak; a descriptor that stays open moves the median. The first and last
-single samples and the peak are printed too (fdNew: what the last sample
-has that the first had not).
+the median like any other value. Descriptors are counted without the TCP
+connections that come and go (established, opening or closing: requests in
+flight, keep-alive connections, the gateway's upstream pools, whose number
+follows how many requests happened to overlap), read from /proc/net/tcp;
+listening sockets, connections in CLOSE_WAIT (the peer has gone and the
+process never closed its end: how a leaked connection looks), unix
+sockets, files and pipes all count. Their number is the median of each
+minute as well, so the rater's spooled upload in flight at one sample is
+not taken for a leak, while a descriptor that stays open moves the median.
+The first and last single samples and the peak are printed too (fdNew:
+what the last sample has that the first had not).
 
 Pass criteria, printed: no errors, RSS growth <= 10 %, no descriptor growth.
 
@@ -242,39 +247,68 @@ class Client(threading.Thread):
         self.request("mypage", "GET", f"/mypage/{self.customer()}", expect=(200, 404))
 
 
-def fd_kind(pid, fd):
-    """What a descriptor points at, without per-instance numbers:
-    'socket', 'pipe', 'anon_inode:[eventfd]' or the file's path."""
+# TCP states of a connection that comes and goes with the requests in flight
+# and the connection pools (/proc/net/tcp "st" column): established, being
+# set up, being closed or closed. LISTEN stays, and so does CLOSE_WAIT: the
+# peer has closed and this process has not, the way a leaked connection
+# looks, so it is counted with the descriptors that must not grow.
+PASSING_TCP_STATES = {"01", "02", "03", "04", "05", "06", "07", "09", "0B"}
+
+
+def tcp_states():
+    """Socket inode -> TCP state (hex, as /proc/net/tcp{,6} gives it)."""
+    states = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    states[fields[9]] = fields[3]
+        except OSError:
+            pass
+    return states
+
+
+def fd_kind(pid, fd, states):
+    """What a descriptor points at, without per-instance numbers: 'socket',
+    'tcp connection' (a connection in one of PASSING_TCP_STATES), 'pipe',
+    'anon_inode:[eventfd]' or the file's path."""
     try:
         target = os.readlink(f"/proc/{pid}/fd/{fd}")
     except OSError:
         return "gone"
-    return target.split(":[")[0] if target.startswith(("socket:", "pipe:")) else target
+    if target.startswith("socket:"):
+        return ("tcp connection" if states.get(target[len("socket:["):-1]) in PASSING_TCP_STATES
+                else "socket")
+    return target.split(":[")[0] if target.startswith("pipe:") else target
 
 
-def read_sample(pid):
-    """(VmRSS in kB, open descriptors, their kinds, CPU seconds so far) of a
-    live process."""
+def read_sample(pid, states):
+    """(VmRSS in kB, open descriptors less passing TCP connections and
+    vanished ones, their kinds, CPU seconds so far) of a live process."""
     rss = 0
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
                 rss = int(line.split()[1])
-    fds = os.listdir(f"/proc/{pid}/fd")
+    kinds = collections.Counter(fd_kind(pid, fd, states) for fd in os.listdir(f"/proc/{pid}/fd"))
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-    return rss, len(fds), collections.Counter(fd_kind(pid, fd) for fd in fds), cpu
+    kept = sum(kinds.values()) - kinds["tcp connection"] - kinds["gone"]
+    return rss, kept, kinds, cpu
 
 
 def sampler(procs, names, samples, stop, interval, started):
     while True:
         t = time.monotonic() - started
         row = {}
+        states = tcp_states()
         for name in names:
             proc = procs.procs.get(name)
             try:
-                row[name] = read_sample(proc.pid) if proc and proc.poll() is None else None
+                row[name] = read_sample(proc.pid, states) if proc and proc.poll() is None else None
             except OSError:
                 row[name] = None
         samples.append((t, row))

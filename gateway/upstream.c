@@ -97,10 +97,23 @@ static int pool_take(gw_upstream_pool *p, const char *authority)
     return fd;
 }
 
+/* Gives fd back to the pool. Connections of any upstream idle for longer
+ * than GW_UPSTREAM_MAX_IDLE_MS are closed on the way: the upstream has
+ * closed its end by then (its keep-alive timeout), and a pooled connection
+ * to an upstream nobody asks for would otherwise sit in CLOSE_WAIT until
+ * the gateway stops (bench/soak.py counts such descriptors). */
 static void pool_put(gw_upstream_pool *p, const char *authority, int fd)
 {
     int kept = 0;
+    int stale[8], nstale = 0;
+    int64_t now = bss_monotonic_ns();
     pthread_mutex_lock(&p->mu);
+    for (int i = p->count - 1; i >= 0 && nstale < 8; i--) {
+        if (now - p->idle[i].idle_since_ns >= (int64_t)GW_UPSTREAM_MAX_IDLE_MS * 1000000) {
+            stale[nstale++] = p->idle[i].fd;
+            p->idle[i] = p->idle[--p->count];
+        }
+    }
     if (p->count < p->max_idle) {
         struct idle_conn *c = &p->idle[p->count++];
         c->fd = fd;
@@ -109,6 +122,8 @@ static void pool_put(gw_upstream_pool *p, const char *authority, int fd)
         kept = 1;
     }
     pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < nstale; i++)
+        close(stale[i]);
     if (!kept)
         close(fd);
 }
