@@ -114,7 +114,7 @@ static void rate_file(rater_spool *s, const char *name)
         return;
     }
     usage_report r;
-    usage_origin origin = {"spool", (int64_t)st.st_size, mtime_ns};
+    usage_origin origin = {"spool", (int64_t)st.st_size, mtime_ns, (int64_t)st.st_size};
     rc = usage_ingest(s->store, name, &origin, read_fd, &fd, &r, err);
     close(fd);
     if (rc == BSS_OK) {

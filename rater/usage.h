@@ -61,6 +61,7 @@ typedef struct usage_origin {
     const char *source;  /* "http" or "spool" */
     int64_t size;
     int64_t mtime_ns;
+    int64_t file_bytes; /* the file's length when known, else 0: see usage.c */
 } usage_origin;
 
 /* Creates the usage tables (and au_close, the period close state). Called

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static long long read_fd(void *ctx, char *buf, size_t len)
@@ -106,7 +107,8 @@ static int rate_and_reply(bss_request *req, usage_routes *u, const char *name, i
                                    "out of memory; nothing was stored", "Retry-After: 1\r\n");
     int64_t started = bss_monotonic_ms();
     char err[BSS_ERRLEN] = "";
-    usage_origin origin = {"http", 0, 0};
+    struct stat spooled;
+    usage_origin origin = {"http", 0, 0, fstat(fd, &spooled) == 0 ? (int64_t)spooled.st_size : 0};
     int rc = usage_ingest(u->store, name, &origin, read_fd, &fd, r, err);
     int status;
     if (rc == BSS_ERR_INVALID) {
