@@ -88,7 +88,7 @@ static usage_report rate(bss_store *store, int file, int first_id, int records)
     char name[64], err[BSS_ERRLEN] = "";
     snprintf(name, sizeof name, "file-%d.csv", file);
     text_source src = {text, 0};
-    usage_origin origin = {"http", 0, 0};
+    usage_origin origin = {"http", 0, 0, 0};
     usage_report report;
     int rc = usage_ingest(store, name, &origin, read_text, &src, &report, err);
     if (rc != BSS_OK)
