@@ -70,6 +70,12 @@ void gw_upstream_pool_free(gw_upstream_pool *p)
     free(p);
 }
 
+/* Whether c has been idle long enough for its upstream to have closed it. */
+static int idle_too_long(const struct idle_conn *c, int64_t now_ns)
+{
+    return now_ns - c->idle_since_ns >= (int64_t)GW_UPSTREAM_MAX_IDLE_MS * 1000000;
+}
+
 /* The newest idle connection to authority that is young enough, or -1.
  * Stale ones met on the way are closed. */
 static int pool_take(gw_upstream_pool *p, const char *authority)
@@ -81,8 +87,7 @@ static int pool_take(gw_upstream_pool *p, const char *authority)
     for (int i = p->count - 1; i >= 0 && fd < 0; i--) {
         if (strcmp(p->idle[i].authority, authority) != 0)
             continue;
-        int young = now - p->idle[i].idle_since_ns < (int64_t)GW_UPSTREAM_MAX_IDLE_MS * 1000000;
-        if (young)
+        if (!idle_too_long(&p->idle[i], now))
             fd = p->idle[i].fd;
         else if (nstale < 8)
             stale[nstale++] = p->idle[i].fd;
@@ -109,7 +114,7 @@ static void pool_put(gw_upstream_pool *p, const char *authority, int fd)
     int64_t now = bss_monotonic_ns();
     pthread_mutex_lock(&p->mu);
     for (int i = p->count - 1; i >= 0 && nstale < 8; i--) {
-        if (now - p->idle[i].idle_since_ns >= (int64_t)GW_UPSTREAM_MAX_IDLE_MS * 1000000) {
+        if (idle_too_long(&p->idle[i], now)) {
             stale[nstale++] = p->idle[i].fd;
             p->idle[i] = p->idle[--p->count];
         }
