@@ -53,6 +53,14 @@ int lines_db_load_order(sqlite3 *db, const char *svc_cont_no, const char *order_
 cJSON *lines_db_line_json(const line *l);
 cJSON *lines_db_order_json(const order *o);
 
+/* The line as printing lines_db_line_json gives it (the same bytes,
+ * unformatted), written straight into out without building the cJSON
+ * tree: GET /customers/{svcContNo} answers with it. Returns the length
+ * (out is NUL-terminated), or 0 when it does not fit in cap or the line
+ * holds something this writer leaves to cJSON (a tarif beyond int); then
+ * use lines_db_line_json. */
+size_t lines_db_line_render(const line *l, char *out, size_t cap);
+
 /* A page of a customer's lines, ordered by svcContNo: *items is a new array,
  * *total the number of lines the customer has. */
 int lines_db_list_by_customer(sqlite3 *db, const char *customer_id, int64_t offset, int64_t limit,

@@ -79,6 +79,10 @@ static int read_effective_at(bss_request *req, const cJSON *body, int64_t *ms)
 
 static int reply_line(bss_request *req, int status, const line *l)
 {
+    char text[2048]; /* a line's JSON is ~450 bytes; longer ones go through cJSON */
+    size_t len = lines_db_line_render(l, text, sizeof text);
+    if (len > 0)
+        return bss_reply_raw(req, status, "application/json", text, len, NULL);
     return bss_reply_json_owned(req, status, lines_db_line_json(l));
 }
 

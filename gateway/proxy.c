@@ -46,6 +46,8 @@ struct gw_proxy {
     struct gw_slot *idle; /* max_idle entries */
     int nidle;
     gw_upstream_pool *direct; /* connections of the direct client */
+    unsigned char direct_route[GW_ROUTES_MAX]; /* the client supports the
+                                                  route's base (by index) */
     gw_guard *guard;          /* NULL: no checks */
     char internal_token[BSS_INTERNAL_TOKEN_MAX + 1];
 };
@@ -80,6 +82,30 @@ struct xfer {
     char headers[HEADER_BLOCK_MAX];
     size_t headers_len;
 };
+
+/* Clears everything but the header block's unused bytes: zeroing the whole
+ * struct (9 KB, mostly that block) was the largest single cost of a
+ * forwarded GET. */
+static void xfer_init(struct xfer *x, gw_proxy *p, bss_request *req, gw_guard_pass *pass)
+{
+    x->p = p;
+    x->req = req;
+    x->pass = pass;
+    x->content_length = 0;
+    x->body_read = 0;
+    x->body_done = 0;
+    x->body_done_ns = 0;
+    x->last_activity_ns = 0;
+    x->client_error = 0;
+    x->too_large = 0;
+    x->resp = NULL;
+    x->resp_len = 0;
+    x->resp_cap = 0;
+    x->resp_too_large = 0;
+    x->content_type[0] = '\0';
+    x->headers[0] = '\0';
+    x->headers_len = 0;
+}
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
@@ -126,6 +152,8 @@ gw_proxy *gw_proxy_new(const gw_proxy_options *opts, char *err)
         bss_seterr(err, "proxy: out of memory");
         return NULL;
     }
+    for (int i = 0; i < p->routes->count && i < GW_ROUTES_MAX; i++)
+        p->direct_route[i] = (unsigned char)gw_upstream_supports(p->routes->routes[i].base);
     bss_metrics_describe(p->metrics, "bss_gateway_upstream_requests_total",
                          "Requests forwarded by the gateway, by upstream and the status "
                          "the gateway answered with.");
@@ -367,7 +395,6 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *userdata)
  * (resp_too_large set) or memory ran out. */
 static int keep_body(struct xfer *x, const char *data, size_t n)
 {
-    x->last_activity_ns = bss_monotonic_ns();
     if ((long long)(x->resp_len + n) > x->p->max_response) {
         x->resp_too_large = 1;
         return -1;
@@ -392,7 +419,9 @@ static int keep_body(struct xfer *x, const char *data, size_t n)
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata)
 {
     size_t n = size * nmemb;
-    return keep_body(userdata, data, n) == 0 ? n : 0; /* 0: CURLE_WRITE_ERROR */
+    struct xfer *x = userdata;
+    x->last_activity_ns = bss_monotonic_ns(); /* the stall rule of run_transfer */
+    return keep_body(x, data, n) == 0 ? n : 0; /* 0: CURLE_WRITE_ERROR */
 }
 
 /* Looks at one response header line (with or without its CRLF): a status
@@ -400,7 +429,6 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata)
  * kept for the answer to the client. */
 static void keep_header(struct xfer *x, const char *line, size_t n)
 {
-    x->last_activity_ns = bss_monotonic_ns();
     if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
         /* A new header block (after a 100 Continue, say): start over. */
         x->headers_len = 0;
@@ -415,6 +443,19 @@ static void keep_header(struct xfer *x, const char *line, size_t n)
     if (colon == NULL)
         return;
     size_t name_len = (size_t)(colon - line);
+    /* Only the headers kept are looked at further (names compared by
+     * length first: an answer has a handful of headers, most not kept). */
+    const char *name = NULL;
+    int is_type = name_len == 12 && strncasecmp(line, "Content-Type", 12) == 0;
+    for (int i = 0; !is_type && RESPONSE_HEADERS[i] != NULL; i++) {
+        if (strlen(RESPONSE_HEADERS[i]) == name_len &&
+            strncasecmp(line, RESPONSE_HEADERS[i], name_len) == 0) {
+            name = RESPONSE_HEADERS[i];
+            break;
+        }
+    }
+    if (!is_type && name == NULL)
+        return;
     const char *v = colon + 1;
     size_t vlen = len - name_len - 1;
     while (vlen > 0 && (*v == ' ' || *v == '\t')) {
@@ -425,34 +466,29 @@ static void keep_header(struct xfer *x, const char *line, size_t n)
         vlen--;
     if (!value_ok(v, vlen))
         return;
-    if (name_len == 12 && strncasecmp(line, "Content-Type", 12) == 0) {
+    if (is_type) {
         if (vlen < sizeof x->content_type) {
             memcpy(x->content_type, v, vlen);
             x->content_type[vlen] = '\0';
         }
         return;
     }
-    for (int i = 0; RESPONSE_HEADERS[i] != NULL; i++) {
-        const char *name = RESPONSE_HEADERS[i];
-        if (strlen(name) != name_len || strncasecmp(line, name, name_len) != 0)
-            continue;
-        size_t need = name_len + 2 + vlen + 2;
-        if (x->headers_len + need < sizeof x->headers) {
-            char *o = x->headers + x->headers_len;
-            memcpy(o, name, name_len);
-            memcpy(o + name_len, ": ", 2);
-            memcpy(o + name_len + 2, v, vlen);
-            memcpy(o + name_len + 2 + vlen, "\r\n", 3);
-            x->headers_len += need;
-        }
-        break;
+    size_t need = name_len + 2 + vlen + 2;
+    if (x->headers_len + need < sizeof x->headers) {
+        char *o = x->headers + x->headers_len;
+        memcpy(o, name, name_len);
+        memcpy(o + name_len, ": ", 2);
+        memcpy(o + name_len + 2, v, vlen);
+        memcpy(o + name_len + 2 + vlen, "\r\n", 3);
+        x->headers_len += need;
     }
-    return;
 }
 
 static size_t header_cb(char *line, size_t size, size_t nitems, void *userdata)
 {
-    keep_header(userdata, line, size * nitems);
+    struct xfer *x = userdata;
+    x->last_activity_ns = bss_monotonic_ns();
+    keep_header(x, line, size * nitems);
     return size * nitems;
 }
 
@@ -567,10 +603,16 @@ static int build_headers(const gw_proxy *p, bss_request *req, int has_body, int 
         const struct mg_request_info *ri = mg_get_request_info(bss_req_conn(req));
         const char *xff = bss_req_header(req, "X-Forwarded-For");
         char buf[1024];
-        if (xff != NULL && value_ok(xff, strlen(xff)) && strlen(xff) < 900)
-            snprintf(buf, sizeof buf, "%s, %s", xff, ri->remote_addr);
-        else
-            snprintf(buf, sizeof buf, "%s", ri->remote_addr);
+        size_t xlen = xff != NULL ? strlen(xff) : 0;
+        size_t alen = strnlen(ri->remote_addr, sizeof ri->remote_addr);
+        size_t n = 0;
+        if (xff != NULL && value_ok(xff, xlen) && xlen < 900) {
+            memcpy(buf, xff, xlen);
+            memcpy(buf + xlen, ", ", 2);
+            n = xlen + 2;
+        }
+        memcpy(buf + n, ri->remote_addr, alen);
+        buf[n + alen] = '\0';
         rc = add_header(list, "X-Forwarded-For", buf);
         if (rc == BSS_OK)
             rc = add_header(list, "X-Forwarded-Proto", ri->is_ssl ? "https" : "http");
@@ -621,12 +663,32 @@ static void record(gw_proxy *p, bss_request *req, const gw_route *route,
                    size_t bytes_out)
 {
     double secs = (double)(bss_monotonic_ns() - start_ns) / 1e9;
-    char labels[128];
-    snprintf(labels, sizeof labels, "upstream=\"%s\",status=\"%d\"", route->service,
-             o->status);
-    bss_metrics_counter_add(p->metrics, "bss_gateway_upstream_requests_total", labels, 1);
-    snprintf(labels, sizeof labels, "upstream=\"%s\"", route->service);
-    bss_metrics_observe(p->metrics, "bss_gateway_upstream_duration_seconds", labels, secs);
+    if (p->metrics != NULL) {
+        /* upstream="<service>",status="<n>", by hand (every request); the
+         * upstream part alone is the histogram's. */
+        char labels[128];
+        size_t slen = strlen(route->service);
+        if (slen > 64)
+            slen = 64;
+        memcpy(labels, "upstream=\"", 10);
+        memcpy(labels + 10, route->service, slen);
+        size_t n = 10 + slen;
+        labels[n++] = '"';
+        size_t upstream_len = n;
+        memcpy(labels + n, ",status=\"", 9);
+        n += 9;
+        unsigned status = o->status > 0 && o->status < 1000 ? (unsigned)o->status : 0;
+        if (status >= 100)
+            labels[n++] = (char)('0' + status / 100);
+        if (status >= 10)
+            labels[n++] = (char)('0' + status / 10 % 10);
+        labels[n++] = (char)('0' + status % 10);
+        labels[n++] = '"';
+        labels[n] = '\0';
+        bss_metrics_counter_add(p->metrics, "bss_gateway_upstream_requests_total", labels, 1);
+        labels[upstream_len] = '\0';
+        bss_metrics_observe(p->metrics, "bss_gateway_upstream_duration_seconds", labels, secs);
+    }
 
     int level = o->error != NULL && o->status >= 500 ? BSS_LOG_WARN : BSS_LOG_INFO;
     if (!bss_log_enabled(p->log, level))
@@ -758,12 +820,22 @@ static int reply_answer(bss_request *req, struct outcome *o, const struct xfer *
 static void direct_header(void *ctx, const char *line, size_t len) { keep_header(ctx, line, len); }
 static int direct_body(void *ctx, const char *data, size_t len) { return keep_body(ctx, data, len); }
 
+/* 1 when the direct client can reach the route's upstream (plain http);
+ * decided once per route of the table in gw_proxy_new. */
+static int route_direct(const gw_proxy *p, const gw_route *route)
+{
+    ptrdiff_t i = route - p->routes->routes;
+    if (i >= 0 && i < p->routes->count && i < GW_ROUTES_MAX)
+        return p->direct_route[i];
+    return gw_upstream_supports(route->base);
+}
+
 /* 1 when the request can go through the direct client: its body (if any)
  * is in memory, it is not HEAD, and the upstream is plain http. */
-static int direct_possible(const gw_route *route, const struct body_plan *b)
+static int direct_possible(const gw_proxy *p, const gw_route *route, const struct body_plan *b)
 {
     return !b->is_head && !b->chunked && (b->buf != NULL || b->clen <= 0) &&
-           gw_upstream_supports(route->base);
+           route_direct(p, route);
 }
 
 /* exchange() through upstream.h's client. */
@@ -875,7 +947,7 @@ static int exchange_curl(gw_proxy *p, bss_request *req, const gw_route *route,
 static int exchange(gw_proxy *p, bss_request *req, const gw_route *route,
                     const struct body_plan *b, struct xfer *x, struct outcome *o)
 {
-    if (direct_possible(route, b))
+    if (direct_possible(p, route, b))
         return exchange_direct(p, req, route, b, x, o);
     return exchange_curl(p, req, route, b, x, o);
 }
@@ -886,10 +958,7 @@ static int forward(gw_proxy *p, bss_request *req, const gw_route *route, gw_guar
     struct outcome o;
     memset(&o, 0, sizeof o);
     struct xfer x;
-    memset(&x, 0, sizeof x);
-    x.p = p;
-    x.req = req;
-    x.pass = pass;
+    xfer_init(&x, p, req, pass);
     x.last_activity_ns = start;
 
     struct body_plan b;
@@ -963,7 +1032,7 @@ static int fetch_for_guard(void *ctx, const char *path, int *status, char **body
 {
     const struct fetch_ctx *f = ctx;
     const gw_route *route = gw_routes_match(f->p->routes, path);
-    if (route == NULL || !gw_upstream_supports(route->base))
+    if (route == NULL || !route_direct(f->p, route))
         return BSS_ERR_INVALID;
     char target[512], headers[BSS_INTERNAL_TOKEN_MAX + 256];
     if (gw_path_encode(path, target, sizeof target) < 0)
@@ -976,9 +1045,7 @@ static int fetch_for_guard(void *ctx, const char *path, int *status, char **body
     if (n < 0 || (size_t)n >= sizeof headers)
         return BSS_ERR_INVALID;
     struct xfer x;
-    memset(&x, 0, sizeof x);
-    x.p = f->p;
-    x.req = f->req;
+    xfer_init(&x, f->p, f->req, NULL);
     gw_upstream_request rq = {route->base, "GET", target, headers, (size_t)n, 0, NULL, 0,
                               f->p->timeout_ms};
     gw_upstream_answer answer = {NULL, direct_body, &x};

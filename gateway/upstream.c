@@ -1,10 +1,13 @@
 /* upstream.c - see upstream.h.
  *
- * Sockets are non-blocking; every wait is a poll() bounded by the exchange's
- * deadline, so a silent upstream can never hold a gateway worker longer
- * than the timeout. Answers are read through one small buffer per exchange
- * (on the stack): the status line and headers are cut from it, and body
- * bytes are handed on straight from it. */
+ * Sockets connect non-blocking, then stay in blocking mode with every call
+ * that must not block flagged MSG_DONTWAIT. The one wait that usually
+ * happens, for the first bytes of the answer, is a recv bounded by
+ * SO_RCVTIMEO (the exchange's timeout); any other wait is a poll() bounded
+ * by the exchange's deadline. So a silent upstream can never hold a
+ * gateway worker longer than the timeout. Answers are read through one
+ * small buffer per exchange: the status line and headers are cut from it,
+ * and body bytes are handed on straight from it. */
 #include "upstream.h"
 
 #include "isotime.h"
@@ -22,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -31,6 +35,7 @@
 
 struct idle_conn {
     int fd;
+    long recv_timeout_ms; /* its SO_RCVTIMEO */
     int64_t idle_since_ns;
     char authority[AUTHORITY_MAX];
 };
@@ -76,9 +81,10 @@ static int idle_too_long(const struct idle_conn *c, int64_t now_ns)
     return now_ns - c->idle_since_ns >= (int64_t)GW_UPSTREAM_MAX_IDLE_MS * 1000000;
 }
 
-/* The newest idle connection to authority that is young enough, or -1.
- * Stale ones met on the way are closed. */
-static int pool_take(gw_upstream_pool *p, const char *authority)
+/* The newest idle connection to authority that is young enough, or -1;
+ * *recv_timeout_ms is its SO_RCVTIMEO. Stale ones met on the way are
+ * closed. */
+static int pool_take(gw_upstream_pool *p, const char *authority, long *recv_timeout_ms)
 {
     int64_t now = bss_monotonic_ns();
     int fd = -1;
@@ -87,12 +93,14 @@ static int pool_take(gw_upstream_pool *p, const char *authority)
     for (int i = p->count - 1; i >= 0 && fd < 0; i--) {
         if (strcmp(p->idle[i].authority, authority) != 0)
             continue;
-        if (!idle_too_long(&p->idle[i], now))
+        if (!idle_too_long(&p->idle[i], now)) {
             fd = p->idle[i].fd;
-        else if (nstale < 8)
+            *recv_timeout_ms = p->idle[i].recv_timeout_ms;
+        } else if (nstale < 8) {
             stale[nstale++] = p->idle[i].fd;
-        else
+        } else {
             continue; /* closed on a later call */
+        }
         p->idle[i] = p->idle[--p->count];
         i = p->count; /* the order changed: scan again from the end */
     }
@@ -107,7 +115,7 @@ static int pool_take(gw_upstream_pool *p, const char *authority)
  * closed its end by then (its keep-alive timeout), and a pooled connection
  * to an upstream nobody asks for would otherwise sit in CLOSE_WAIT until
  * the gateway stops (bench/soak.py counts such descriptors). */
-static void pool_put(gw_upstream_pool *p, const char *authority, int fd)
+static void pool_put(gw_upstream_pool *p, const char *authority, int fd, long recv_timeout_ms)
 {
     int kept = 0;
     int stale[8], nstale = 0;
@@ -122,6 +130,7 @@ static void pool_put(gw_upstream_pool *p, const char *authority, int fd)
     if (p->count < p->max_idle) {
         struct idle_conn *c = &p->idle[p->count++];
         c->fd = fd;
+        c->recv_timeout_ms = recv_timeout_ms;
         c->idle_since_ns = bss_monotonic_ns();
         snprintf(c->authority, sizeof c->authority, "%s", authority);
         kept = 1;
@@ -179,7 +188,9 @@ static int parse_base(const char *base, struct base_url *u)
             return -1;
     memcpy(u->host, host, hlen);
     u->host[hlen] = '\0';
-    snprintf(u->port, sizeof u->port, "%s", port[0] ? port : "80");
+    if (port[0] == '\0')
+        port = "80";
+    memcpy(u->port, port, strlen(port) + 1); /* checked to fit above */
     return 0;
 }
 
@@ -190,6 +201,12 @@ int gw_upstream_supports(const char *base)
 }
 
 /* ---- socket helpers ---------------------------------------------------------- */
+
+static char *put(char *o, const char *text, size_t n)
+{
+    memcpy(o, text, n);
+    return o + n;
+}
 
 /* Milliseconds left until deadline_ns, at least 0. */
 static int remaining_ms(int64_t deadline_ns)
@@ -265,7 +282,14 @@ static gw_upstream_result connect_new(const struct base_url *u, long timeout_ms,
             close(fd);
             continue;
         }
+        /* Blocking from now on: every call that must not block says so
+         * (MSG_DONTWAIT); the first read of an answer blocks, bounded by
+         * SO_RCVTIMEO (see fill). */
         int one = 1;
+        if (fcntl(fd, F_SETFL, 0) != 0) {
+            close(fd);
+            continue;
+        }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         *out = fd;
         result = GW_UPSTREAM_OK;
@@ -284,7 +308,7 @@ static int send_all(int fd, struct iovec *iov, int n, int64_t deadline_ns)
         memset(&msg, 0, sizeof msg);
         msg.msg_iov = iov;
         msg.msg_iovlen = (size_t)n;
-        ssize_t sent = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        ssize_t sent = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (sent < 0) {
             if (errno == EINTR)
                 continue;
@@ -313,6 +337,7 @@ static int send_all(int fd, struct iovec *iov, int n, int64_t deadline_ns)
 
 struct reader {
     int fd;             /* the connection, or -1 to read from mem */
+    int wait_in_recv;   /* the next recv may block (SO_RCVTIMEO bounds it) */
     const char *mem;    /* the rest of an answer held in memory (fd -1) */
     size_t mem_len;
     int64_t deadline_ns;
@@ -320,6 +345,18 @@ struct reader {
     long long received; /* bytes of the answer seen so far */
     char buf[READ_BUFFER];
 };
+
+/* One recv into the free end of r's buffer; what recv returns (errno set
+ * when < 0). */
+static ssize_t recv_into(struct reader *r, int flags)
+{
+    ssize_t n = recv(r->fd, r->buf + r->len, sizeof r->buf - r->len, flags);
+    if (n > 0) {
+        r->len += (size_t)n;
+        r->received += n;
+    }
+    return n;
+}
 
 /* Reads more into the buffer (after moving what is left to the front).
  * > 0 bytes read, 0 end of stream, -1 error, -2 timeout. */
@@ -343,22 +380,30 @@ static int fill(struct reader *r)
         r->received += (long long)n;
         return (int)n;
     }
-    /* Right after the request went out the answer cannot be there yet: wait
-     * first rather than pay for a recv that can only say EAGAIN. */
-    if (r->received == 0 && r->len == 0) {
+    /* Right after the request went out the answer cannot be there yet: the
+     * first read waits in recv itself (one system call instead of a poll
+     * and a recv), bounded by the connection's SO_RCVTIMEO, the exchange's
+     * timeout (the exchange allows it only when sending took under a
+     * millisecond, so the deadline is overrun by less than that). Later
+     * reads wait in poll, bounded by the deadline. */
+    if (r->wait_in_recv) {
+        r->wait_in_recv = 0;
+        ssize_t n = recv_into(r, 0);
+        if (n >= 0)
+            return (int)n;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return -2;
+        if (errno != EINTR)
+            return -1;
+    } else if (r->received == 0 && r->len == 0) {
         int ready = wait_fd(r->fd, POLLIN, r->deadline_ns);
         if (ready <= 0)
             return ready == 0 ? -2 : -1;
     }
     for (;;) {
-        ssize_t n = recv(r->fd, r->buf + r->len, sizeof r->buf - r->len, 0);
-        if (n > 0) {
-            r->len += (size_t)n;
-            r->received += n;
+        ssize_t n = recv_into(r, MSG_DONTWAIT);
+        if (n >= 0)
             return (int)n;
-        }
-        if (n == 0)
-            return 0;
         if (errno == EINTR)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -631,18 +676,30 @@ gw_upstream_result gw_upstream_exchange(gw_upstream_pool *pool, const gw_upstrea
     char *head = need <= sizeof inline_head ? inline_head : malloc(need);
     if (head == NULL)
         return GW_UPSTREAM_NOMEM;
-    int hn = snprintf(head, need, "%s %.*s%s HTTP/1.1\r\nHost: %s\r\n", rq->method,
-                      (int)u.path_len, u.path, rq->target, u.authority);
-    size_t head_len = hn > 0 ? (size_t)hn : 0;
-    if (rq->headers_len > 0) {
-        memcpy(head + head_len, rq->headers, rq->headers_len);
-        head_len += rq->headers_len;
+    char *o = put(head, rq->method, strlen(rq->method));
+    *o++ = ' ';
+    o = put(o, u.path, u.path_len);
+    o = put(o, rq->target, strlen(rq->target));
+    o = put(o, " HTTP/1.1\r\nHost: ", 17);
+    o = put(o, u.authority, strlen(u.authority));
+    o = put(o, "\r\n", 2);
+    if (rq->headers_len > 0)
+        o = put(o, rq->headers, rq->headers_len);
+    if (rq->send_body) {
+        char digits[24];
+        int nd = 0;
+        size_t v = rq->body_len;
+        do {
+            digits[nd++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v > 0);
+        o = put(o, "Content-Length: ", 16);
+        while (nd > 0)
+            *o++ = digits[--nd];
+        o = put(o, "\r\n", 2);
     }
-    if (rq->send_body)
-        head_len += (size_t)snprintf(head + head_len, need - head_len,
-                                     "Content-Length: %zu\r\n", rq->body_len);
-    memcpy(head + head_len, "\r\n", 2);
-    head_len += 2;
+    o = put(o, "\r\n", 2);
+    size_t head_len = (size_t)(o - head);
 
     struct reader *r = malloc(sizeof *r);
     if (r == NULL) {
@@ -654,14 +711,23 @@ gw_upstream_result gw_upstream_exchange(gw_upstream_pool *pool, const gw_upstrea
     for (int attempt = 0; attempt < 2; attempt++) {
         /* A retry never takes another pooled connection: it could be just
          * as stale as the first. */
-        int fd = attempt == 0 ? pool_take(pool, u.authority) : -1;
+        long recv_timeout_ms = 0; /* none set */
+        int fd = attempt == 0 ? pool_take(pool, u.authority, &recv_timeout_ms) : -1;
         int reused = fd >= 0;
         if (!reused) {
             result = connect_new(&u, rq->timeout_ms, &fd, detail, dlen);
             if (result != GW_UPSTREAM_OK)
                 break;
         }
-        int64_t deadline = bss_monotonic_ns() + (int64_t)rq->timeout_ms * 1000000;
+        /* SO_RCVTIMEO of zero means no timeout at all: only a positive one
+         * is set (and only then may fill wait in recv). */
+        if (rq->timeout_ms > 0 && recv_timeout_ms != rq->timeout_ms) {
+            struct timeval tv = {rq->timeout_ms / 1000, (rq->timeout_ms % 1000) * 1000};
+            recv_timeout_ms =
+                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0 ? rq->timeout_ms : 0;
+        }
+        int64_t timeout_ns = (int64_t)rq->timeout_ms * 1000000;
+        int64_t deadline = bss_monotonic_ns() + timeout_ns;
         struct iovec iov[2] = {{head, head_len}, {(void *)rq->body, rq->body_len}};
         int sent = send_all(fd, iov, rq->send_body && rq->body_len > 0 ? 2 : 1, deadline);
         if (sent == -2) {
@@ -675,6 +741,11 @@ gw_upstream_result gw_upstream_exchange(gw_upstream_pool *pool, const gw_upstrea
          * still on the way. Whatever answer it sent is read below; only when
          * there is none does the failed write count. */
         r->fd = fd;
+        /* Waiting in recv may overrun the deadline by what sending took:
+         * only when that was under a millisecond (the usual case). */
+        r->wait_in_recv = sent == 0 && rq->timeout_ms > 0 &&
+                          recv_timeout_ms == rq->timeout_ms &&
+                          deadline - bss_monotonic_ns() >= timeout_ns - 1000000;
         r->mem = NULL;
         r->mem_len = 0;
         r->deadline_ns = deadline;
@@ -691,7 +762,7 @@ gw_upstream_result gw_upstream_exchange(gw_upstream_pool *pool, const gw_upstrea
             break;
         }
         if (result == GW_UPSTREAM_OK && reusable && sent == 0) {
-            pool_put(pool, u.authority, fd);
+            pool_put(pool, u.authority, fd, recv_timeout_ms);
         } else {
             close(fd);
         }
@@ -714,6 +785,7 @@ gw_upstream_result gw_upstream_parse_answer(const char *data, size_t len,
     if (r == NULL)
         return GW_UPSTREAM_NOMEM;
     r->fd = -1;
+    r->wait_in_recv = 0;
     r->mem = data;
     r->mem_len = len;
     r->deadline_ns = 0;

@@ -33,7 +33,9 @@
  *
  * Timeouts: connecting may take timeout_ms; then the whole exchange
  * (sending the request and receiving the complete answer) has timeout_ms
- * more.
+ * more (give or take a millisecond: the wait for the first bytes of the
+ * answer is a recv bounded by SO_RCVTIMEO, used only when sending took
+ * less than that).
  *
  * Threading: gw_upstream_exchange may run on any number of threads at once.
  */

@@ -194,12 +194,16 @@ mypage_cache_ticket mypage_cache_ticket_for(mypage_cache *c, const char *custome
 }
 
 int mypage_cache_get(mypage_cache *c, const char *customer_id, char **buf, size_t *cap,
-                     size_t *len)
+                     size_t *len, mypage_cache_ticket *ticket)
 {
     size_t key_len;
     uint64_t h = hash_of(customer_id, &key_len);
     int rc = 0;
     pthread_mutex_lock(&c->lock);
+    if (ticket != NULL) {
+        ticket->epoch = c->epoch;
+        ticket->gen = c->gen[h & (SLOTS - 1)];
+    }
     struct entry *e = *find(c, h, customer_id, key_len);
     if (e != NULL) {
         if (e->page_len + 1 > *cap) {

@@ -14,9 +14,10 @@
  *     bss_store_on_txn_end) then publishes the notes once the outcome is
  *     final: every noted customer's slot moves to a new generation and its
  *     page is dropped;
- *   reader: ticket = mypage_cache_ticket_for(); hit -> done; miss -> render
- *     from one read transaction, then mypage_cache_put(ticket): stored only
- *     if the customer's slot is still at the ticket's generation.
+ *   reader: ticket = mypage_cache_ticket_for() (or from mypage_cache_get's
+ *     miss); hit -> done; miss -> render from one read transaction, then
+ *     mypage_cache_put(ticket): stored only if the customer's slot is still
+ *     at the ticket's generation.
  *
  * So a page rendered from a snapshot older than some commit is never stored
  * after that commit's notes were published, and a stored page is dropped by
@@ -56,9 +57,11 @@ mypage_cache_ticket mypage_cache_ticket_for(mypage_cache *cache, const char *cus
 
 /* Copies the customer's cached page into *buf (grown with realloc as
  * needed; *cap is its size), NUL-terminated, and sets *len. Returns 1 on a hit, 0 on a miss,
- * -1 when the buffer could not grow (treat as a miss). */
+ * -1 when the buffer could not grow (treat as a miss). *ticket (may be
+ * NULL) is set as mypage_cache_ticket_for would set it, under the same
+ * lock, before the lookup: a reader that misses needs no second trip. */
 int mypage_cache_get(mypage_cache *cache, const char *customer_id, char **buf, size_t *cap,
-                     size_t *len);
+                     size_t *len, mypage_cache_ticket *ticket);
 
 /* Stores a copy of page (len bytes) for the customer if its slot is still
  * at the ticket's generation and the page fits the bound; else does

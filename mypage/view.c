@@ -408,8 +408,8 @@ int mypage_reads_render(mypage_reads *reads, const char *customer_id, mypage_rea
     *lease = r;
     mypage_cache_ticket ticket = {0, 0};
     if (reads->cache != NULL) {
-        ticket = mypage_cache_ticket_for(reads->cache, customer_id);
-        if (mypage_cache_get(reads->cache, customer_id, &r->buf, &r->cap, &r->len) == 1) {
+        if (mypage_cache_get(reads->cache, customer_id, &r->buf, &r->cap, &r->len, &ticket) ==
+            1) {
             *json = r->buf;
             *len = r->len;
             return BSS_OK;

@@ -1,7 +1,7 @@
 /* http.c - see http.h.
  *
- * civetweb calls one catch-all handler ("/") for every request; it builds a
- * bss_request on the worker thread's stack, routes it through our own table,
+ * civetweb calls one catch-all handler (its begin_request callback) for
+ * every request; it builds a bss_request on the worker thread's stack, routes it through our own table,
  * runs the handler, adds a 500 if the handler sent nothing, then records the
  * metrics and the access log. Responses are written by hand (status line,
  * headers, body in one mg_write when small) so that Content-Length,
@@ -37,6 +37,9 @@
 #define MAX_SEGMENTS 16
 #define METHOD_MAX 16
 #define SMALL_REPLY 65536
+#define HEAD_MAX 1024     /* status line and our headers, without extra ones */
+#define REPLY_INLINE 4096 /* answers up to this size are built on the stack */
+#define PATH_INLINE 512   /* request paths up to this length are split on the stack */
 #define LISTEN_MAX 256
 
 struct route {
@@ -108,6 +111,9 @@ struct bss_request {
     int status;
     int is_head;
     int force_close; /* close after the reply without draining the body */
+    /* Headers the runtime itself looks at, found in one pass (NULL: absent). */
+    const char *h_connection, *h_request_id, *h_correlation_id, *h_transfer_encoding,
+        *h_expect;
 };
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -380,6 +386,16 @@ static int on_log_message(const struct mg_connection *conn, const char *message)
 
 static int on_http_error(struct mg_connection *conn, int status, const char *msg);
 
+/* Every request is served from begin_request, not from a handler set with
+ * mg_set_request_handler: that can only be set once mg_start2 listens, and
+ * a request accepted in between got civetweb's own 404 (seen right after a
+ * service restarted under the chaos test). The callbacks are in place
+ * before the first accept, and the routes are frozen by then. */
+static int on_begin_request(struct mg_connection *conn)
+{
+    return on_request(conn, mg_get_user_data(mg_get_context(conn)));
+}
+
 int bss_http_start(bss_http *h, char *err)
 {
     if (h == NULL || h->started) {
@@ -398,6 +414,7 @@ int bss_http_start(bss_http *h, char *err)
     memset(&cbs, 0, sizeof cbs);
     cbs.log_message = on_log_message;
     cbs.http_error = on_http_error;
+    cbs.begin_request = on_begin_request;
     struct mg_init_data init = {&cbs, h, options};
     char text[BSS_ERRLEN] = "";
     unsigned code = 0;
@@ -410,11 +427,10 @@ int bss_http_start(bss_http *h, char *err)
     }
     h->started = 1;
     /* Access is decided in the handlers (the gateway's guard, the internal
-     * token gate). Without a handler of its own civetweb looks for a
-     * .htpasswd file, with a stat() on every request, and would obey one
-     * should it appear. */
+     * token gate). begin_request answers every request, so civetweb never
+     * gets to its own file serving; should it ever, it must not obey a
+     * .htpasswd file that appeared. */
     mg_set_auth_handler(h->mg, "/", no_file_authorization, NULL);
-    mg_set_request_handler(h->mg, "/", on_request, h);
     struct mg_server_port ports[4];
     int n = mg_get_server_ports(h->mg, 4, ports);
     h->port = n > 0 ? ports[0].port : -1;
@@ -645,10 +661,30 @@ static int drain_body(bss_request *req)
 
 static int keep_alive_requested(const bss_request *req)
 {
-    const char *c = mg_get_header(req->conn, "Connection");
+    const char *c = req->h_connection;
     if (c != NULL)
         return strcasestr(c, "keep-alive") != NULL && strcasestr(c, "close") == NULL;
     return req->ri->http_version != NULL && strcmp(req->ri->http_version, "1.1") == 0;
+}
+
+static char *put_text(char *o, const char *text, size_t n)
+{
+    memcpy(o, text, n);
+    return o + n;
+}
+
+/* Writes v in decimal (at most 20 digits). */
+static char *put_uint(char *o, unsigned long long v)
+{
+    char digits[20];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    while (n > 0)
+        *o++ = digits[--n];
+    return o;
 }
 
 static int send_reply(bss_request *req, int status, const char *content_type,
@@ -672,35 +708,56 @@ static int send_reply(bss_request *req, int status, const char *content_type,
     if (no_body)
         len = 0;
 
-    char head[1024];
-    char clen[48] = "";
-    if (!no_body)
-        snprintf(clen, sizeof clen, "Content-Length: %zu\r\n", len);
+    /* The head is written by hand into one buffer with the body (when small)
+     * behind it, so the answer leaves in one send; small answers need no
+     * heap. */
     const char *text = mg_get_response_code_text(req->conn, status);
-    int hn = snprintf(head, sizeof head,
-                      "HTTP/1.1 %d %s\r\n%s%s%s%sX-Request-Id: %s\r\n"
-                      "Cache-Control: no-store\r\nConnection: %s\r\n",
-                      status, text ? text : "", content_type ? "Content-Type: " : "",
-                      content_type ? content_type : "", content_type ? "\r\n" : "", clen,
-                      req->id, keep ? "keep-alive" : "close");
-    if (hn < 0 || (size_t)hn >= sizeof head)
+    if (text == NULL)
+        text = "";
+    size_t text_len = strlen(text), ct_len = content_type ? strlen(content_type) : 0;
+    size_t id_len = strlen(req->id);
+    size_t head_len = 9 + 4 + text_len + 2 + (content_type ? 14 + ct_len + 2 : 0) +
+                      (no_body ? 0 : 16 + 20 + 2) + 14 + id_len + 2 + 25 + 12 +
+                      (keep ? 10 : 5) + 2;
+    if (head_len >= HEAD_MAX)
         return BSS_ERR_INVALID;
     size_t extra = extra_headers ? strlen(extra_headers) : 0;
     size_t blen = (req->is_head || no_body) ? 0 : len;
-    size_t total = (size_t)hn + extra + 2 + (blen <= SMALL_REPLY ? blen : 0);
-    char *out = malloc(total);
+    size_t cap = head_len + extra + 2 + (blen <= SMALL_REPLY ? blen : 0);
+    char inline_out[REPLY_INLINE];
+    char *out = cap <= sizeof inline_out ? inline_out : malloc(cap);
     if (out == NULL) {
         mg_disable_keep_alive(req->conn);
         return BSS_ERR_NOMEM;
     }
-    memcpy(out, head, (size_t)hn);
+    char *o = put_text(out, "HTTP/1.1 ", 9);
+    o = put_uint(o, (unsigned long long)status);
+    *o++ = ' ';
+    o = put_text(o, text, text_len);
+    o = put_text(o, "\r\n", 2);
+    if (content_type != NULL) {
+        o = put_text(o, "Content-Type: ", 14);
+        o = put_text(o, content_type, ct_len);
+        o = put_text(o, "\r\n", 2);
+    }
+    if (!no_body) {
+        o = put_text(o, "Content-Length: ", 16);
+        o = put_uint(o, (unsigned long long)len);
+        o = put_text(o, "\r\n", 2);
+    }
+    o = put_text(o, "X-Request-Id: ", 14);
+    o = put_text(o, req->id, id_len);
+    o = put_text(o, "\r\nCache-Control: no-store\r\nConnection: ", 39);
+    o = keep ? put_text(o, "keep-alive\r\n", 12) : put_text(o, "close\r\n", 7);
     if (extra)
-        memcpy(out + hn, extra_headers, extra);
-    memcpy(out + hn + extra, "\r\n", 2);
-    if (blen > 0 && blen <= SMALL_REPLY)
-        memcpy(out + hn + extra + 2, body, blen);
+        o = put_text(o, extra_headers, extra);
+    o = put_text(o, "\r\n", 2);
+    if (body != NULL && blen > 0 && blen <= SMALL_REPLY)
+        o = put_text(o, body, blen);
+    size_t total = (size_t)(o - out);
     int ok = mg_write(req->conn, out, total) == (int)total;
-    free(out);
+    if (out != inline_out)
+        free(out);
     if (ok && blen > SMALL_REPLY) {
         size_t off = 0;
         while (ok && off < blen) {
@@ -1117,16 +1174,51 @@ static int builtin_metrics(bss_request *req, void *ctx)
 
 /* ---- the catch-all civetweb handler ------------------------------------------ */
 
+/* The first value of each header the runtime uses, as mg_get_header would
+ * find it, from one pass over the request's headers instead of one
+ * case-insensitive scan of all of them per name. */
+static void find_own_headers(bss_request *req)
+{
+    for (int i = 0; i < req->ri->num_headers; i++) {
+        const char *name = req->ri->http_headers[i].name;
+        const char *value = req->ri->http_headers[i].value;
+        const char **slot = NULL;
+        switch (name != NULL ? strlen(name) : 0) {
+        case 6:
+            slot = strcasecmp(name, "Expect") == 0 ? &req->h_expect : NULL;
+            break;
+        case 10:
+            slot = strcasecmp(name, "Connection") == 0 ? &req->h_connection : NULL;
+            break;
+        case 12:
+            slot = strcasecmp(name, "X-Request-Id") == 0 ? &req->h_request_id : NULL;
+            break;
+        case 16:
+            slot = strcasecmp(name, "X-Correlation-Id") == 0 ? &req->h_correlation_id : NULL;
+            break;
+        case 17:
+            slot = strcasecmp(name, "Transfer-Encoding") == 0 ? &req->h_transfer_encoding
+                                                                : NULL;
+            break;
+        default:
+            break;
+        }
+        if (slot != NULL && *slot == NULL)
+            *slot = value;
+    }
+}
+
 static void set_ids(bss_request *req)
 {
-    const char *rid = mg_get_header(req->conn, "X-Request-Id");
+    const char *rid = req->h_request_id;
     if (sane_id(rid)) {
-        snprintf(req->id, sizeof req->id, "%s", rid);
+        memcpy(req->id, rid, strlen(rid) + 1); /* sane: fits */
     } else if (bss_uuid_v4(req->id) != BSS_OK) {
         snprintf(req->id, sizeof req->id, "req-%lld", (long long)bss_monotonic_ns());
     }
-    const char *cid = mg_get_header(req->conn, "X-Correlation-Id");
-    snprintf(req->corr, sizeof req->corr, "%s", sane_id(cid) ? cid : req->id);
+    const char *cid = req->h_correlation_id;
+    const char *corr = sane_id(cid) ? cid : req->id;
+    memcpy(req->corr, corr, strlen(corr) + 1);
 }
 
 static void record(const bss_request *req, int64_t start_ns)
@@ -1135,13 +1227,26 @@ static void record(const bss_request *req, int64_t start_ns)
     double secs = (double)(bss_monotonic_ns() - start_ns) / 1e9;
     const char *route = bss_req_route(req);
     if (h->metrics != NULL) {
-        char er[256], labels[384];
-        bss_metrics_label_escape(route, er, sizeof er);
+        /* route="<escaped>",method="<m>",status="<n>", built by hand: this
+         * runs for every request. The route part alone is the histogram's. */
+        char labels[384];
+        char *o = put_text(labels, "route=\"", 7);
+        bss_metrics_label_escape(route, o, 256);
+        o += strlen(o);
+        o = put_text(o, "\"", 1);
+        size_t route_len = (size_t)(o - labels);
         const char *m = valid_method(req->method) ? req->method : "OTHER";
-        snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\",status=\"%d\"", er, m,
-                 req->status);
+        o = put_text(o, ",method=\"", 9);
+        o = put_text(o, m, strlen(m)); /* < METHOD_MAX */
+        o = put_text(o, "\",status=\"", 10);
+        if (req->status < 0)
+            *o++ = '-';
+        o = put_uint(o, (unsigned long long)(req->status < 0 ? -(long long)req->status
+                                                             : req->status));
+        o = put_text(o, "\"", 1);
+        *o = '\0';
         bss_metrics_counter_add(h->metrics, "bss_http_requests_total", labels, 1);
-        snprintf(labels, sizeof labels, "route=\"%s\"", er);
+        labels[route_len] = '\0';
         bss_metrics_observe(h->metrics, "bss_http_request_duration_seconds", labels, secs);
     }
     if (bss_log_enabled(h->log, BSS_LOG_DEBUG)) {
@@ -1264,6 +1369,7 @@ static int on_request(struct mg_connection *conn, void *cbdata)
     atomic_fetch_add(&h->inflight, 1);
     bss_request req;
     memset(&req, 0, sizeof req);
+    char path_inline[PATH_INLINE];
     req.http = h;
     req.conn = conn;
     req.ri = mg_get_request_info(conn);
@@ -1271,9 +1377,10 @@ static int on_request(struct mg_connection *conn, void *cbdata)
     req.path = req.ri->local_uri ? req.ri->local_uri : "/";
     req.is_head = strcmp(req.method, "HEAD") == 0;
     req.content_length = req.ri->content_length;
-    const char *te = mg_get_header(conn, "Transfer-Encoding");
+    find_own_headers(&req);
+    const char *te = req.h_transfer_encoding;
     req.chunked = te != NULL && strcasestr(te, "chunked") != NULL;
-    const char *expect = mg_get_header(conn, "Expect");
+    const char *expect = req.h_expect;
     req.expect_continue = expect != NULL && strcasecmp(expect, "100-continue") == 0 &&
                           req.ri->http_version != NULL &&
                           strcmp(req.ri->http_version, "1.1") == 0;
@@ -1285,14 +1392,17 @@ static int on_request(struct mg_connection *conn, void *cbdata)
         if (!req.replied)
             bss_reply_raw(&req, 503, NULL, NULL, 0, "Retry-After: 1\r\n");
     } else {
-        req.pathbuf = strdup(req.path);
+        size_t path_len = strlen(req.path);
+        req.pathbuf = path_len < sizeof path_inline ? memcpy(path_inline, req.path, path_len + 1)
+                                                    : strdup(req.path);
         if (req.pathbuf == NULL)
             bss_reply_raw(&req, 500, NULL, NULL, 0, NULL);
         else
             dispatch(&req);
     }
     record(&req, start);
-    free(req.pathbuf);
+    if (req.pathbuf != path_inline)
+        free(req.pathbuf);
     free(req.body);
     int status = req.status > 0 ? req.status : 500;
     if (atomic_fetch_sub(&h->inflight, 1) == 1 && atomic_load(&h->stopping)) {

@@ -3,10 +3,23 @@
 
 #include "bss_error.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* The zone's UTC offset is looked up once per day of time formatted, per
+ * thread: localtime_r takes glibc's process-wide tzset lock on every call,
+ * which request threads formatting a line's three times contended for, and
+ * costs more than the rest of the formatting. Each thread keeps the offsets
+ * of the last DAY_MEMOS (UTC) days it formatted, direct-mapped: a page of
+ * usage over a month stays within it. A day is kept only when its first and
+ * last second have the same offset, so a day with a transition (two a year
+ * in zones with summer time) is always formatted the slow way.
+ * zone_generation moves on with every bss_time_set_zone, so no thread keeps
+ * an offset of the zone before. */
+static atomic_uint zone_generation;
 
 int64_t bss_now_ms(void)
 {
@@ -39,7 +52,83 @@ int bss_time_set_zone(const char *zone)
     if (setenv("TZ", zone, 1) != 0)
         return BSS_ERR;
     tzset();
+    atomic_fetch_add(&zone_generation, 1);
     return BSS_OK;
+}
+
+#define DAY_MEMOS 32 /* a power of two */
+
+struct zone_day {
+    int64_t day; /* secs / 86400 (floored) */
+    long gmtoff; /* seconds east of UTC throughout that day */
+    unsigned generation;
+    int valid;
+};
+
+/* _Thread_local; spelled so cppcheck follows it */
+static __thread struct zone_day zone_memo[DAY_MEMOS];
+
+/* y-m-d of a day count since 1970-01-01 (Howard Hinnant's civil_from_days). */
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+/* The offset at secs when its day is memoised or can be; 0 when the slow
+ * path (localtime_r) must tell. */
+static int day_offset(time_t secs, long *gmtoff)
+{
+    int64_t day = (secs >= 0 ? secs : secs - 86399) / 86400;
+    unsigned generation = atomic_load_explicit(&zone_generation, memory_order_relaxed);
+    struct zone_day *memo = &zone_memo[(uint64_t)day & (DAY_MEMOS - 1)];
+    if (memo->valid && memo->day == day && memo->generation == generation) {
+        *gmtoff = memo->gmtoff;
+        return 1;
+    }
+    time_t first = (time_t)(day * 86400), last = first + 86399;
+    struct tm a, b;
+    if (localtime_r(&first, &a) == NULL || localtime_r(&last, &b) == NULL ||
+        a.tm_gmtoff != b.tm_gmtoff)
+        return 0;
+    memo->day = day;
+    memo->gmtoff = a.tm_gmtoff;
+    memo->generation = generation;
+    memo->valid = 1;
+    *gmtoff = a.tm_gmtoff;
+    return 1;
+}
+
+/* The local calendar time of secs, as localtime_r fills it (the fields
+ * bss_time_format uses). 0 when the system cannot convert it. */
+static int local_time(time_t secs, struct tm *tm)
+{
+    long gmtoff;
+    if (!day_offset(secs, &gmtoff))
+        return localtime_r(&secs, tm) != NULL;
+    int64_t local = (int64_t)secs + gmtoff;
+    int64_t days = (local >= 0 ? local : local - 86399) / 86400;
+    int64_t sod = local - days * 86400;
+    int64_t y;
+    int mo, d;
+    civil_from_days(days, &y, &mo, &d);
+    if (y - 1900 < -2147483647LL || y - 1900 > 2147483647LL)
+        return localtime_r(&secs, tm) != NULL;
+    tm->tm_year = (int)(y - 1900);
+    tm->tm_mon = mo - 1;
+    tm->tm_mday = d;
+    tm->tm_hour = (int)(sod / 3600);
+    tm->tm_min = (int)(sod / 60 % 60);
+    tm->tm_sec = (int)(sod % 60);
+    tm->tm_gmtoff = gmtoff;
+    return 1;
 }
 
 /* Writes v (0 <= v < 10^width) as exactly width digits at *p. */
@@ -57,7 +146,7 @@ int bss_time_format(int64_t ms, char *out, size_t outlen)
     time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
     int millis = (int)(ms - (int64_t)secs * 1000);
     struct tm tm;
-    if (localtime_r(&secs, &tm) == NULL)
+    if (!local_time(secs, &tm))
         return BSS_ERR_INVALID;
     long off = tm.tm_gmtoff / 60;
     char sign = off < 0 ? '-' : '+';

@@ -1,14 +1,22 @@
 /* metrics.c - see metrics.h.
  *
  * Families (one per metric name) in order of first use, each with its series
- * in order of first use. Lookups are linear under one mutex: a service has a
- * few dozen series and the hot path is two lookups per HTTP request. */
+ * in order of first use, for rendering; both only grow, under the mutex.
+ * Counters and histograms are updated on every HTTP request (two to four
+ * times per request in the gateway), by many threads at once: a single
+ * mutex around a linear lookup was the most contended lock in the gateway.
+ * So every series is also published in a fixed open-addressing index
+ * (twice BSS_METRICS_MAX_SERIES slots, never full, never rehashed): an
+ * update of an existing series finds it there without the lock and changes
+ * its values with atomic operations. Only a series' first use (creation)
+ * and gauges take the mutex. */
 #include "metrics.h"
 
 #include "bss_error.h"
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,15 +32,24 @@ static const char *const bucket_names[NBUCKETS] = {
     "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05",
     "0.1",    "0.25",  "0.5",    "1",     "2.5",  "5"};
 
+#define INDEX_SLOTS (2 * BSS_METRICS_MAX_SERIES) /* a power of two */
+
+/* Counters and histograms change without the lock (atomics); gauges and
+ * the gauge callback only under it. A histogram's count is incremented
+ * before its bucket and rendered after the buckets, so a scrape never shows
+ * a bucket above the count. */
 struct series {
-    char *labels; /* "" for none */
-    uint64_t counter;
+    char *labels;     /* "" for none */
+    const char *name; /* the family's */
+    int type;
+    uint64_t hash;
+    atomic_uint_least64_t counter;
     int64_t gauge;
     int64_t (*fn)(void *ctx);
     void *fn_ctx;
-    uint64_t buckets[NBUCKETS]; /* non-cumulative */
-    uint64_t count;
-    double sum;
+    atomic_uint_least64_t buckets[NBUCKETS]; /* non-cumulative */
+    atomic_uint_least64_t count;
+    atomic_uint_least64_t sum_bits; /* the double sum's bits */
 };
 
 struct family {
@@ -40,7 +57,7 @@ struct family {
     char *help;
     int type;
     int typed; /* 0 when only described so far */
-    struct series *series;
+    struct series **series;
     size_t n, cap;
 };
 
@@ -49,6 +66,7 @@ struct bss_metrics {
     struct family *fams;
     size_t n, cap;
     size_t total_series;
+    _Atomic(struct series *) *index; /* INDEX_SLOTS slots */
 };
 
 bss_metrics *bss_metrics_new(void)
@@ -56,10 +74,14 @@ bss_metrics *bss_metrics_new(void)
     bss_metrics *m = calloc(1, sizeof *m);
     if (m == NULL)
         return NULL;
-    if (pthread_mutex_init(&m->mu, NULL) != 0) {
+    m->index = calloc(INDEX_SLOTS, sizeof *m->index);
+    if (m->index == NULL || pthread_mutex_init(&m->mu, NULL) != 0) {
+        free(m->index);
         free(m);
         return NULL;
     }
+    for (size_t i = 0; i < INDEX_SLOTS; i++)
+        atomic_init(&m->index[i], NULL);
     return m;
 }
 
@@ -69,13 +91,16 @@ void bss_metrics_free(bss_metrics *m)
         return;
     for (size_t i = 0; i < m->n; i++) {
         struct family *f = &m->fams[i];
-        for (size_t j = 0; j < f->n; j++)
-            free(f->series[j].labels);
+        for (size_t j = 0; j < f->n; j++) {
+            free(f->series[j]->labels);
+            free(f->series[j]);
+        }
         free(f->series);
         free(f->name);
         free(f->help);
     }
     free(m->fams);
+    free(m->index);
     pthread_mutex_destroy(&m->mu);
     free(m);
 }
@@ -127,6 +152,45 @@ static struct family *get_family(bss_metrics *m, const char *name, int type)
     return f;
 }
 
+/* Mixes a string into h eight bytes at a time (a series is hashed on every
+ * update, and byte-wise FNV over a name and its labels cost as much as the
+ * lookup it replaced). */
+static uint64_t mix_string(uint64_t h, const char *s)
+{
+    size_t n = strlen(s);
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0x9E3779B97F4A7C15ULL;
+        h ^= h >> 32;
+        s += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w ^ (uint64_t)n << 56) * 0x9E3779B97F4A7C15ULL;
+    return h ^ (h >> 29);
+}
+
+static uint64_t series_hash(const char *name, const char *labels)
+{
+    return mix_string(mix_string(14695981039346656037ULL, name), labels);
+}
+
+/* The published series name{labels}, or NULL when there is none yet (or
+ * it has another type). Needs no lock. */
+static struct series *find_series(bss_metrics *m, uint64_t hash, const char *name,
+                                  const char *labels, int type)
+{
+    for (size_t i = (size_t)hash & (INDEX_SLOTS - 1);; i = (i + 1) & (INDEX_SLOTS - 1)) {
+        struct series *s = atomic_load_explicit(&m->index[i], memory_order_acquire);
+        if (s == NULL)
+            return NULL;
+        if (s->hash == hash && strcmp(s->name, name) == 0 && strcmp(s->labels, labels) == 0)
+            return s->type == type ? s : NULL;
+    }
+}
+
 /* Finds or creates the series of `name`{labels} of `type`. Lock held. */
 static struct series *get_series(bss_metrics *m, const char *name, const char *labels,
                                  int type)
@@ -138,26 +202,56 @@ static struct series *get_series(bss_metrics *m, const char *name, const char *l
     struct family *f = get_family(m, name, type);
     if (f == NULL)
         return NULL;
+    uint64_t hash = series_hash(name, labels);
     for (size_t i = 0; i < f->n; i++)
-        if (strcmp(f->series[i].labels, labels) == 0)
-            return &f->series[i];
+        if (f->series[i]->hash == hash && strcmp(f->series[i]->labels, labels) == 0)
+            return f->series[i];
     if (m->total_series >= BSS_METRICS_MAX_SERIES)
         return NULL;
     if (f->n == f->cap) {
         size_t ncap = f->cap ? f->cap * 2 : 8;
-        struct series *n = realloc(f->series, ncap * sizeof *n);
+        struct series **n = realloc(f->series, ncap * sizeof *n);
         if (n == NULL)
             return NULL;
         f->series = n;
         f->cap = ncap;
     }
-    struct series *s = &f->series[f->n];
-    memset(s, 0, sizeof *s);
-    s->labels = strdup(labels);
-    if (s->labels == NULL)
+    struct series *s = calloc(1, sizeof *s);
+    if (s == NULL)
         return NULL;
-    f->n++;
+    s->labels = strdup(labels);
+    if (s->labels == NULL) {
+        free(s);
+        return NULL;
+    }
+    s->name = f->name;
+    s->type = f->type;
+    s->hash = hash;
+    f->series[f->n++] = s;
     m->total_series++;
+    /* Published last: a lock-free reader sees it only complete. */
+    size_t i = (size_t)hash & (INDEX_SLOTS - 1);
+    while (atomic_load_explicit(&m->index[i], memory_order_relaxed) != NULL)
+        i = (i + 1) & (INDEX_SLOTS - 1);
+    atomic_store_explicit(&m->index[i], s, memory_order_release);
+    return s;
+}
+
+/* The series for a lock-free update: found in the index, or created under
+ * the lock on first use. */
+static struct series *series_for_update(bss_metrics *m, const char *name, const char *labels,
+                                        int type)
+{
+    if (name == NULL)
+        return NULL;
+    if (labels == NULL)
+        labels = "";
+    struct series *s = find_series(m, series_hash(name, labels), name, labels, type);
+    if (s != NULL)
+        return s;
+    pthread_mutex_lock(&m->mu);
+    s = get_series(m, name, labels, type);
+    pthread_mutex_unlock(&m->mu);
     return s;
 }
 
@@ -182,11 +276,9 @@ void bss_metrics_counter_add(bss_metrics *m, const char *name, const char *label
 {
     if (m == NULL)
         return;
-    pthread_mutex_lock(&m->mu);
-    struct series *s = get_series(m, name, labels, FAM_COUNTER);
+    struct series *s = series_for_update(m, name, labels, FAM_COUNTER);
     if (s != NULL)
-        s->counter += delta;
-    pthread_mutex_unlock(&m->mu);
+        atomic_fetch_add_explicit(&s->counter, delta, memory_order_relaxed);
 }
 
 void bss_metrics_gauge_set(bss_metrics *m, const char *name, const char *labels,
@@ -232,23 +324,35 @@ void bss_metrics_observe(bss_metrics *m, const char *name, const char *labels,
 {
     if (m == NULL)
         return;
-    pthread_mutex_lock(&m->mu);
-    struct series *s = get_series(m, name, labels, FAM_HISTOGRAM);
-    if (s != NULL) {
-        for (int i = 0; i < NBUCKETS; i++) {
-            if (seconds <= bucket_bounds[i]) {
-                s->buckets[i]++;
-                break;
-            }
+    struct series *s = series_for_update(m, name, labels, FAM_HISTOGRAM);
+    if (s == NULL)
+        return;
+    atomic_fetch_add(&s->count, 1);
+    for (int i = 0; i < NBUCKETS; i++) {
+        if (seconds <= bucket_bounds[i]) {
+            atomic_fetch_add(&s->buckets[i], 1);
+            break;
         }
-        s->count++;
-        s->sum += seconds;
     }
-    pthread_mutex_unlock(&m->mu);
+    uint64_t old = atomic_load_explicit(&s->sum_bits, memory_order_relaxed), next;
+    do {
+        double sum;
+        memcpy(&sum, &old, sizeof sum);
+        sum += seconds;
+        memcpy(&next, &sum, sizeof next);
+    } while (!atomic_compare_exchange_weak_explicit(&s->sum_bits, &old, next,
+                                                    memory_order_relaxed,
+                                                    memory_order_relaxed));
 }
 
 size_t bss_metrics_label_escape(const char *value, char *out, size_t outlen)
 {
+    /* Most values (route patterns, service names) need no escape at all. */
+    size_t plain = value != NULL ? strcspn(value, "\\\"\n") : 0;
+    if (value != NULL && value[plain] == '\0' && plain < outlen) {
+        memcpy(out, value, plain + 1);
+        return plain;
+    }
     size_t need = 0, used = 0;
     int full = 0;
     for (const char *p = value ? value : ""; *p; p++) {
@@ -345,28 +449,31 @@ static void render_family(struct outbuf *b, const struct family *f)
         ob_help(b, f->name, f->help);
     ob_printf(b, "# TYPE %s %s\n", f->name, type_name(f->type));
     for (size_t j = 0; j < f->n; j++) {
-        const struct series *s = &f->series[j];
+        struct series *s = f->series[j];
         const char *l = s->labels;
         int has = l[0] != '\0';
         if (f->type == FAM_COUNTER) {
             ob_printf(b, "%s%s%s%s %llu\n", f->name, has ? "{" : "", l, has ? "}" : "",
-                      (unsigned long long)s->counter);
+                      (unsigned long long)atomic_load(&s->counter));
         } else if (f->type == FAM_GAUGE) {
             ob_printf(b, "%s%s%s%s %lld\n", f->name, has ? "{" : "", l, has ? "}" : "",
                       (long long)s->gauge);
         } else {
             uint64_t cum = 0;
             for (int i = 0; i < NBUCKETS; i++) {
-                cum += s->buckets[i];
+                cum += atomic_load(&s->buckets[i]);
                 ob_printf(b, "%s_bucket{%s%sle=\"%s\"} %llu\n", f->name, l, has ? "," : "",
                           bucket_names[i], (unsigned long long)cum);
             }
+            uint64_t count = atomic_load(&s->count), bits = atomic_load(&s->sum_bits);
+            double sum;
+            memcpy(&sum, &bits, sizeof sum);
             ob_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", f->name, l, has ? "," : "",
-                      (unsigned long long)s->count);
+                      (unsigned long long)count);
             ob_printf(b, "%s_sum%s%s%s %.9g\n", f->name, has ? "{" : "", l, has ? "}" : "",
-                      s->sum);
+                      sum);
             ob_printf(b, "%s_count%s%s%s %llu\n", f->name, has ? "{" : "", l,
-                      has ? "}" : "", (unsigned long long)s->count);
+                      has ? "}" : "", (unsigned long long)count);
         }
     }
 }
@@ -385,7 +492,7 @@ static int refresh_gauge_fns(bss_metrics *m)
     pthread_mutex_lock(&m->mu);
     for (size_t i = 0; i < m->n; i++) {
         for (size_t j = 0; j < m->fams[i].n; j++) {
-            const struct series *s = &m->fams[i].series[j];
+            const struct series *s = m->fams[i].series[j];
             if (s->fn == NULL)
                 continue;
             if (ntodo == cap) {
@@ -414,7 +521,7 @@ static int refresh_gauge_fns(bss_metrics *m)
     /* Families and series are never removed, so the indices still hold. */
     pthread_mutex_lock(&m->mu);
     for (size_t k = 0; k < ntodo; k++)
-        m->fams[todo[k].fam].series[todo[k].ser].gauge = todo[k].value;
+        m->fams[todo[k].fam].series[todo[k].ser]->gauge = todo[k].value;
     pthread_mutex_unlock(&m->mu);
     free(todo);
     return BSS_OK;

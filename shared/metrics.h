@@ -11,9 +11,13 @@
  * most BSS_METRICS_MAX_SERIES series; updates to new series beyond that are
  * dropped, so a bug cannot make memory grow without bound.
  *
- * Thread safety: one mutex per registry; every function may be called from
- * any thread. Every function accepts a NULL registry and does nothing, so
- * instrumented code works without metrics.
+ * Thread safety: every function may be called from any thread. Counter
+ * and histogram updates of a series that exists take no lock (atomics);
+ * creating a series, gauges and rendering take the registry's mutex. A
+ * scrape taken while updates run shows each value as of some moment, and
+ * a histogram's buckets never above its count. Every function accepts a
+ * NULL registry and does nothing, so instrumented code works without
+ * metrics.
  */
 #ifndef BSS_METRICS_H
 #define BSS_METRICS_H

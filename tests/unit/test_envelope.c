@@ -11,6 +11,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static check_counts counts;
 
@@ -312,6 +313,58 @@ static void test_encode_escapes(void)
     }
 }
 
+/* What bss_time_format writes when it asks localtime_r for every call (as
+ * it did before it kept zone offsets per thread). */
+static void reference_format(int64_t ms, char *out, size_t outlen)
+{
+    time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    int millis = (int)(ms - (int64_t)secs * 1000);
+    struct tm tm;
+    localtime_r(&secs, &tm);
+    long off = tm.tm_gmtoff / 60;
+    char sign = off < 0 ? '-' : '+';
+    if (off < 0)
+        off = -off;
+    int n = snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03d%c%02ld:%02ld",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, millis, sign, off / 60, off % 60);
+    if (n < 0 || (size_t)n >= outlen)
+        out[0] = '\0';
+}
+
+/* The per-thread offset memo must give what localtime_r gives, across DST
+ * transitions (days with two offsets are never memoised), half-hour and
+ * odd historical offsets, times before 1970 and a zone change. */
+static void test_time_format_zones(void)
+{
+    static const char *const zones[] = {"Asia/Seoul", "America/New_York", "Europe/London",
+                                        "Australia/Lord_Howe", "Asia/Kolkata", "UTC"};
+    /* Around the 2026 transitions of New York (Mar 8, Nov 1), London (Mar 29,
+     * Oct 25) and Lord Howe (Apr 5, Oct 4, half an hour), and long before. */
+    static const int64_t anchors[] = {1772953200000LL, 1793512800000LL, 1774746000000LL,
+                                      1792890000000LL, 1775314800000LL, 1791041400000LL,
+                                      0LL, -1LL, -2208988800000LL, 1000000000000LL};
+    int mismatches = 0;
+    for (size_t z = 0; z < sizeof zones / sizeof zones[0]; z++) {
+        CHECK(&counts, bss_time_set_zone(zones[z]) == BSS_OK);
+        for (size_t a = 0; a < sizeof anchors / sizeof anchors[0]; a++) {
+            /* Every 7 min 13.457 s across 6 hours either side. */
+            for (int64_t d = -6 * 3600000LL; d <= 6 * 3600000LL; d += 433457) {
+                char got[40], want[40];
+                int64_t ms = anchors[a] + d;
+                if (bss_time_format(ms, got, sizeof got) != BSS_OK)
+                    mismatches++;
+                reference_format(ms, want, sizeof want);
+                if (strcmp(got, want) != 0 && mismatches++ < 5)
+                    fprintf(stderr, "%s %lld: %s, want %s\n", zones[z], (long long)ms, got,
+                            want);
+            }
+        }
+    }
+    CHECK(&counts, mismatches == 0);
+    CHECK(&counts, bss_time_set_zone("Asia/Seoul") == BSS_OK);
+}
+
 static int count_records(void *ctx, int64_t position, const char *payload, size_t len)
 {
     (void)position;
@@ -366,6 +419,7 @@ int main(void)
     test_decode_data_span();
     test_uuid_v7();
     test_time();
+    test_time_format_zones();
     test_encode_escapes();
     test_frames();
     return CHECK_DONE(&counts);

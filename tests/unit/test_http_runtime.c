@@ -614,6 +614,101 @@ static void test_metrics(void)
     CHECK(&C, strcmp(esc, "a\\\"b\\\\c\\nd") == 0);
 }
 
+/* Counters and histograms are updated without the registry's lock once a
+ * series exists (and created under it on first use): threads updating the
+ * same and new series at once must lose no update, and a scrape meanwhile
+ * must never show a bucket above the count. */
+#define METRIC_THREADS 4
+#define METRIC_ROUNDS 20000
+
+struct metric_worker {
+    bss_metrics *m;
+    int id;
+};
+
+static void *metric_worker_run(void *arg)
+{
+    const struct metric_worker *w = arg;
+    char own[32];
+    snprintf(own, sizeof own, "t=\"%d\"", w->id);
+    for (int i = 0; i < METRIC_ROUNDS; i++) {
+        bss_metrics_counter_add(w->m, "shared_total", "k=\"v\"", 1);
+        bss_metrics_counter_add(w->m, "own_total", own, 2);
+        bss_metrics_observe(w->m, "shared_seconds", NULL, (i % 2) ? 0.0001 : 3.0);
+        if (i % 1000 == 0) {
+            char fresh[48];
+            snprintf(fresh, sizeof fresh, "t=\"%d\",n=\"%d\"", w->id, i / 1000);
+            bss_metrics_counter_add(w->m, "fresh_total", fresh, 1);
+        }
+    }
+    return NULL;
+}
+
+static long long metric_value(const char *text, const char *series)
+{
+    const char *at = strstr(text, series);
+    return at != NULL ? atoll(at + strlen(series)) : -1;
+}
+
+static void test_metrics_concurrent(void)
+{
+    bss_metrics *m = bss_metrics_new();
+    CHECK(&C, m != NULL);
+    if (m == NULL)
+        return;
+    pthread_t t[METRIC_THREADS];
+    struct metric_worker w[METRIC_THREADS];
+    int started = 0;
+    for (int i = 0; i < METRIC_THREADS; i++) {
+        w[i].m = m;
+        w[i].id = i;
+        if (pthread_create(&t[i], NULL, metric_worker_run, &w[i]) != 0)
+            break;
+        started++;
+    }
+    CHECK(&C, started == METRIC_THREADS);
+    int scrapes_ok = 1;
+    for (int k = 0; k < 50; k++) {
+        char *out = NULL;
+        size_t len = 0;
+        if (bss_metrics_render(m, &out, &len) != BSS_OK)
+            scrapes_ok = 0;
+        long long low = out ? metric_value(out, "shared_seconds_bucket{le=\"0.0005\"} ") : -1;
+        long long count = out ? metric_value(out, "shared_seconds_count ") : -1;
+        if (out != NULL && count >= 0 && low > count)
+            scrapes_ok = 0;
+        free(out);
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(t[i], NULL);
+    CHECK(&C, scrapes_ok);
+    if (started != METRIC_THREADS) {
+        bss_metrics_free(m);
+        return;
+    }
+    char *out = NULL;
+    size_t len = 0;
+    CHECK(&C, bss_metrics_render(m, &out, &len) == BSS_OK && out != NULL);
+    if (out != NULL) {
+        CHECK(&C, metric_value(out, "shared_total{k=\"v\"} ") ==
+                      (long long)METRIC_THREADS * METRIC_ROUNDS);
+        CHECK(&C, metric_value(out, "own_total{t=\"3\"} ") == 2LL * METRIC_ROUNDS);
+        CHECK(&C, metric_value(out, "shared_seconds_count ") ==
+                      (long long)METRIC_THREADS * METRIC_ROUNDS);
+        CHECK(&C, metric_value(out, "shared_seconds_bucket{le=\"0.0005\"} ") ==
+                      (long long)METRIC_THREADS * METRIC_ROUNDS / 2);
+        const char *sum = strstr(out, "shared_seconds_sum ");
+        double total = sum != NULL ? atof(sum + 19) : 0; /* 40000 x 3 s + 40000 x 0.1 ms */
+        CHECK(&C, total > 120003.99 && total < 120004.01);
+        CHECK(&C, metric_value(out, "fresh_total{t=\"2\",n=\"19\"} ") == 1);
+        /* Families in order of first use, each named once. */
+        const char *a = strstr(out, "# TYPE shared_total"), *b = strstr(out, "# TYPE own_total");
+        CHECK(&C, a != NULL && b != NULL && a < b && strstr(a + 1, "# TYPE shared_total") == NULL);
+    }
+    free(out);
+    bss_metrics_free(m);
+}
+
 static void test_problem_type(void)
 {
     char t[128];
@@ -648,6 +743,95 @@ static void test_routes_table(void)
     bss_http_stop(h);
     bss_http_free(h);
     CHECK(&C, bss_http_new(&(bss_http_options){.listen = NULL}, err) == NULL);
+}
+
+/* Requests that reach a server while bss_http_start is still starting it
+ * (queued in the listen backlog before it returned) are answered by the
+ * routes, never by civetweb's own 404: a service restarted under load gets
+ * such requests at once. */
+#define EARLY_CONNS 16
+
+struct early_client {
+    int port;
+    int answered; /* requests answered by the route */
+    int other;    /* anything else: another status, no answer */
+};
+
+static void *early_client_run(void *arg)
+{
+    struct early_client *c = arg;
+    int fds[EARLY_CONNS];
+    int n = 0;
+    /* Connects from before the server listens: refused until it does. */
+    double deadline = now_s() + 10.0;
+    while (n == 0 && now_s() < deadline) {
+        fds[0] = conn_open(c->port);
+        if (fds[0] >= 0)
+            n = 1;
+    }
+    const char req[] = "GET /early HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if (n == 1 && send_all(fds[0], req, sizeof req - 1) != 0) {
+        close(fds[0]);
+        n = 0;
+    }
+    while (n > 0 && n < EARLY_CONNS) {
+        fds[n] = conn_open(c->port);
+        if (fds[n] < 0)
+            break;
+        if (send_all(fds[n], req, sizeof req - 1) != 0) {
+            close(fds[n]);
+            break;
+        }
+        n++;
+    }
+    c->other = EARLY_CONNS - n;
+    for (int i = 0; i < n; i++) {
+        struct resp r;
+        if (read_response(fds[i], &r, 0) == 0 && r.status == 200 &&
+            strcmp(r.body, "early") == 0)
+            c->answered++;
+        else
+            c->other++;
+        resp_free(&r);
+        close(fds[i]);
+    }
+    return NULL;
+}
+
+static void test_first_requests_once(void)
+{
+    int port = free_port();
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    bss_http_options o = {.listen = listen, .num_threads = 8};
+    char err[BSS_ERRLEN] = "";
+    bss_http *h = bss_http_new(&o, err);
+    CHECK(&C, h != NULL);
+    if (h == NULL)
+        return;
+    CHECK(&C, bss_http_route(h, "GET", "/early", h_tag, "early") == BSS_OK);
+    struct early_client c = {port, 0, 0};
+    pthread_t t;
+    int started = pthread_create(&t, NULL, early_client_run, &c) == 0;
+    CHECK(&C, started);
+    CHECK(&C, bss_http_start(h, err) == BSS_OK);
+    if (started)
+        pthread_join(t, NULL);
+    CHECK(&C, c.answered == EARLY_CONNS && c.other == 0);
+    if (c.other != 0)
+        fprintf(stderr, "early requests: %d answered by the route, %d not\n", c.answered,
+                c.other);
+    bss_http_stop(h);
+    bss_http_free(h);
+}
+
+/* The window was microseconds wide (it opened when the starting thread was
+ * preempted right after civetweb began to listen): several starts, to meet
+ * it more often than never. */
+static void test_first_requests(void)
+{
+    for (int round = 0; round < 5; round++)
+        test_first_requests_once();
 }
 
 static void test_server(const char *dir)
@@ -1371,9 +1555,11 @@ int main(void)
     test_config();
     test_log(dir);
     test_metrics();
+    test_metrics_concurrent();
     test_problem_type();
     test_routes_table();
     test_server(dir);
+    test_first_requests();
     test_fallback();
     test_drain();
     char cmd[600];
