@@ -61,7 +61,7 @@ FOLLOWS = {"customer": ("rater",), "rater": ("customer",), "billing": ("customer
 NOTIFYING = ("customer", "billing", "settlement")  # the stores with a notifications queue
 
 
-def wait_quiet(system, timeout=7200):
+def wait_quiet(system, timeout=7200, follows=None, notifying=NOTIFYING):
     """Waits until the system is at rest, as it is when a month closes: every
     service has applied every event of every stream it follows, and no SMS or
     mail is waiting to go out. Otherwise what seeding left in flight (a
@@ -81,9 +81,10 @@ def wait_quiet(system, timeout=7200):
 
     def quiet():
         check_alive(system)
-        return all(applied(f, s) >= head(s) for f, streams in FOLLOWS.items()
-                   for s in streams) and all(pending(n) == 0 for n in NOTIFYING)
-    wait_until(quiet, timeout=timeout, interval=0.5, what="the system at rest")
+        return all(applied(f, s) >= head(s) for f, streams in (follows or FOLLOWS).items()
+                   for s in streams) and all(pending(n) == 0 for n in notifying)
+    wait_until(quiet, timeout=timeout, interval=0.5, what="the system at rest",
+               fatal=(RuntimeError,))  # check_alive: a service died
 
 
 def cpu_seconds(proc):
