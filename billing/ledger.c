@@ -4,6 +4,7 @@
 #include "ledger.h"
 
 #include "bss_error.h"
+#include "jsontext.h"
 #include "sqlcache.h"
 #include "sqlutil.h"
 
@@ -355,119 +356,40 @@ cJSON *billing_charge_to_json(const billing_charge *c, billing_json_form form)
 
 /* ---- event data as text ---------------------------------------------- */
 
-/* A growing text buffer; on allocation failure it stops growing and
- * remembers it (failed), so writers need not check every append. */
-typedef struct text_buf {
-    char *s;
-    size_t len, cap;
-    int failed;
-} text_buf;
-
-static void put(text_buf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t ncap = b->cap ? b->cap : 512;
-        while (ncap < b->len + n + 1)
-            ncap *= 2;
-        char *grown = realloc(b->s, ncap);
-        if (grown == NULL) {
-            b->failed = 1;
-            return;
-        }
-        b->s = grown;
-        b->cap = ncap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void put_str(text_buf *b, const char *s) { put(b, s, strlen(s)); }
-
-/* A JSON string: quotes, backslashes and control bytes escaped, every other
- * byte as it is (UTF-8 passes through), as cJSON prints it. */
-static void put_json_string(text_buf *b, const char *s)
-{
-    put(b, "\"", 1);
-    const char *run = s;
-    for (; *s != '\0'; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch >= 0x20 && ch != '"' && ch != '\\')
-            continue;
-        put(b, run, (size_t)(s - run));
-        char esc[8];
-        switch (ch) {
-        case '"': put(b, "\\\"", 2); break;
-        case '\\': put(b, "\\\\", 2); break;
-        case '\b': put(b, "\\b", 2); break;
-        case '\f': put(b, "\\f", 2); break;
-        case '\n': put(b, "\\n", 2); break;
-        case '\r': put(b, "\\r", 2); break;
-        case '\t': put(b, "\\t", 2); break;
-        default:
-            snprintf(esc, sizeof esc, "\\u%04x", ch);
-            put(b, esc, 6);
-        }
-        run = s + 1;
-    }
-    put(b, run, (size_t)(s - run));
-    put(b, "\"", 1);
-}
-
-/* ,"name":<int64> (or without the comma when first). */
-static void put_int_member(text_buf *b, const char *name, int64_t v)
-{
-    char text[48];
-    int n = snprintf(text, sizeof text, ",\"%s\":%" PRId64, name, v);
-    put(b, text, (size_t)n);
-}
-
-static void put_str_member(text_buf *b, const char *name, const char *v, int first)
-{
-    if (!first)
-        put(b, ",", 1);
-    put(b, "\"", 1);
-    put_str(b, name);
-    put(b, "\":", 2);
-    put_json_string(b, v);
-}
-
-/* The event form of billing_charge_to_json, member for member. */
 /* ,"usageBytes":"<decimal>" (64-bit counts travel as strings) */
-static void put_count_member(text_buf *b, const char *name, int64_t v)
+static void put_count_member(bss_jtext *b, const char *name, int64_t v)
 {
     char text[24];
     snprintf(text, sizeof text, "%" PRId64, v);
-    put_str_member(b, name, text, 0);
+    bss_jtext_string_member(b, name, text, 0);
 }
 
-static void put_charge(text_buf *b, const billing_charge *c)
+/* The event form of billing_charge_to_json, member for member. */
+static void put_charge(bss_jtext *b, const billing_charge *c)
 {
-    put(b, "{", 1);
-    put_str_member(b, "svcContNo", c->svc_cont_no, 1);
-    put_str_member(b, "customerId", c->customer_id, 0);
-    put_str_member(b, "productCd", c->product_cd, 0);
-    put_str_member(b, "period", c->period, 0);
+    bss_jtext_raw(b, "{", 1);
+    bss_jtext_string_member(b, "svcContNo", c->svc_cont_no, 1);
+    bss_jtext_string_member(b, "customerId", c->customer_id, 0);
+    bss_jtext_string_member(b, "productCd", c->product_cd, 0);
+    bss_jtext_string_member(b, "period", c->period, 0);
     put_count_member(b, "usageBytes", c->usage_bytes);
-    put_int_member(b, "billableMb", c->billable_mb);
+    bss_jtext_int_member(b, "billableMb", c->billable_mb, 0);
     if (c->included_mb < 0)
-        put_str(b, ",\"includedMb\":null");
+        bss_jtext_str(b, ",\"includedMb\":null");
     else
-        put_int_member(b, "includedMb", c->included_mb);
-    put_int_member(b, "overageMb", c->overage_mb);
-    put_int_member(b, "overageFee", c->overage_fee);
-    put_int_member(b, "activeDays", c->active_days);
-    put_int_member(b, "daysInPeriod", c->days_in_period);
-    put_int_member(b, "baseFee", c->base_fee);
-    put_int_member(b, "subtotal", c->subtotal);
-    put_int_member(b, "vat", c->vat);
-    put_int_member(b, "total", c->total);
-    put(b, "}", 1);
+        bss_jtext_int_member(b, "includedMb", c->included_mb, 0);
+    bss_jtext_int_member(b, "overageMb", c->overage_mb, 0);
+    bss_jtext_int_member(b, "overageFee", c->overage_fee, 0);
+    bss_jtext_int_member(b, "activeDays", c->active_days, 0);
+    bss_jtext_int_member(b, "daysInPeriod", c->days_in_period, 0);
+    bss_jtext_int_member(b, "baseFee", c->base_fee, 0);
+    bss_jtext_int_member(b, "subtotal", c->subtotal, 0);
+    bss_jtext_int_member(b, "vat", c->vat, 0);
+    bss_jtext_int_member(b, "total", c->total, 0);
+    bss_jtext_raw(b, "}", 1);
 }
 
-static char *finish(text_buf *b)
+static char *finish(bss_jtext *b)
 {
     if (b->failed) {
         free(b->s);
@@ -478,7 +400,7 @@ static char *finish(text_buf *b)
 
 char *billing_charge_event_text(const billing_charge *c)
 {
-    text_buf b = {0};
+    bss_jtext b = {0};
     put_charge(&b, c);
     return finish(&b);
 }
@@ -532,33 +454,33 @@ char *billing_invoice_event_text(const billing_invoice *inv)
     }
     if (nparts > 1)
         qsort(parts, nparts, sizeof *parts, part_order);
-    text_buf b = {0};
-    put(&b, "{", 1);
-    put_str_member(&b, "invoiceId", inv->invoice_id, 1);
-    put_str_member(&b, "customerId", inv->customer_id, 0);
-    put_str_member(&b, "period", inv->period, 0);
-    put_str_member(&b, "email", inv->email, 0);
-    put_int_member(&b, "lineCount", (int64_t)inv->nlines);
+    bss_jtext b = {0};
+    bss_jtext_raw(&b, "{", 1);
+    bss_jtext_string_member(&b, "invoiceId", inv->invoice_id, 1);
+    bss_jtext_string_member(&b, "customerId", inv->customer_id, 0);
+    bss_jtext_string_member(&b, "period", inv->period, 0);
+    bss_jtext_string_member(&b, "email", inv->email, 0);
+    bss_jtext_int_member(&b, "lineCount", (int64_t)inv->nlines, 0);
     put_count_member(&b, "usageBytes", usage);
-    put_int_member(&b, "billableMb", billable);
-    put_str(&b, ",\"byProduct\":[");
+    bss_jtext_int_member(&b, "billableMb", billable, 0);
+    bss_jtext_str(&b, ",\"byProduct\":[");
     for (size_t k = 0; k < nparts; k++) {
-        put(&b, k > 0 ? ",{" : "{", k > 0 ? 2 : 1);
-        put_str_member(&b, "productCd", parts[k].product_cd, 1);
-        put_int_member(&b, "lineCount", parts[k].lines);
+        bss_jtext_raw(&b, k > 0 ? ",{" : "{", k > 0 ? 2 : 1);
+        bss_jtext_string_member(&b, "productCd", parts[k].product_cd, 1);
+        bss_jtext_int_member(&b, "lineCount", parts[k].lines, 0);
         put_count_member(&b, "usageBytes", parts[k].usage_bytes);
-        put_int_member(&b, "billableMb", parts[k].billable_mb);
-        put_int_member(&b, "amount", parts[k].amount);
-        put(&b, "}", 1);
+        bss_jtext_int_member(&b, "billableMb", parts[k].billable_mb, 0);
+        bss_jtext_int_member(&b, "amount", parts[k].amount, 0);
+        bss_jtext_raw(&b, "}", 1);
     }
     free(parts);
-    put(&b, "]", 1);
-    put_int_member(&b, "subtotal", inv->subtotal);
-    put_int_member(&b, "vat", inv->vat);
-    put_int_member(&b, "total", inv->total);
-    put_str_member(&b, "status", inv->status, 0);
-    put_str_member(&b, "issuedAt", inv->issued_at, 0);
-    put(&b, "}", 1);
+    bss_jtext_raw(&b, "]", 1);
+    bss_jtext_int_member(&b, "subtotal", inv->subtotal, 0);
+    bss_jtext_int_member(&b, "vat", inv->vat, 0);
+    bss_jtext_int_member(&b, "total", inv->total, 0);
+    bss_jtext_string_member(&b, "status", inv->status, 0);
+    bss_jtext_string_member(&b, "issuedAt", inv->issued_at, 0);
+    bss_jtext_raw(&b, "}", 1);
     return finish(&b);
 }
 

@@ -3,6 +3,7 @@
 
 #include "bss_error.h"
 #include "evstore.h"
+#include "jsontext.h"
 #include "sqlutil.h"
 #include "isotime.h"
 #include "notify.h"
@@ -317,136 +318,42 @@ cJSON *lines_db_line_json(const line *l)
 
 /* ---- lines_db_line_render: the same bytes as printing lines_db_line_json */
 
-struct text_out {
-    char *p;
-    size_t len, cap;
-    int full;
-};
-
-static void out_raw(struct text_out *o, const char *s, size_t n)
-{
-    if (o->full || n >= o->cap - o->len) {
-        o->full = 1;
-        return;
-    }
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-}
-
-/* A JSON string as cJSON prints it: '"' '\\' and \b \f \n \r \t escaped
- * by name, other bytes below 0x20 as \u00xx, every other byte as it is. */
-static void out_string(struct text_out *o, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    out_raw(o, "\"", 1);
-    const char *run = s;
-    for (const unsigned char *c = (const unsigned char *)s;; c++) {
-        if (*c >= 0x20 && *c != '"' && *c != '\\')
-            continue;
-        out_raw(o, run, (size_t)((const char *)c - run));
-        if (*c == '\0')
-            break;
-        char esc[6] = {'\\', 0, 0, 0, 0, 0};
-        size_t n = 2;
-        switch (*c) {
-        case '"':
-        case '\\':
-            esc[1] = (char)*c;
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        default:
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hex[*c >> 4];
-            esc[5] = hex[*c & 0x0f];
-            n = 6;
-            break;
-        }
-        out_raw(o, esc, n);
-        run = (const char *)c + 1;
-    }
-    out_raw(o, "\"", 1);
-}
-
-/* ,"name": (or without the comma for the first member); names are our
- * own identifiers, which need no escaping. */
-static void out_name(struct text_out *o, const char *name, int first)
-{
-    char text[40];
-    size_t n = strlen(name);
-    if (n + 4 > sizeof text) {
-        o->full = 1;
-        return;
-    }
-    text[0] = ',';
-    text[1] = '"';
-    memcpy(text + 2, name, n);
-    text[n + 2] = '"';
-    text[n + 3] = ':';
-    out_raw(o, first ? text + 1 : text, first ? n + 3 : n + 4);
-}
-
-static void out_string_member(struct text_out *o, const char *name, const char *value)
-{
-    out_name(o, name, 0);
-    out_string(o, value);
-}
-
-static void out_time_member(struct text_out *o, const char *name, int64_t ms)
+static void time_member(bss_jtext *t, const char *name, int64_t ms)
 {
     char text[BSS_TIME_LEN + 8];
-    out_name(o, name, 0);
+    bss_jtext_name(t, name, 0);
     if (ms > 0 && bss_time_format(ms, text, sizeof text) == BSS_OK)
-        out_string(o, text);
+        bss_jtext_string(t, text);
     else
-        out_raw(o, "null", 4);
+        bss_jtext_raw(t, "null", 4);
 }
 
 size_t lines_db_line_render(const line *l, char *out, size_t cap)
 {
     /* cJSON prints a number that is a whole int with "%d" and anything
      * else with "%1.15g" or "%1.17g": only the first case is written here. */
-    if (cap == 0 || l->product_tarif < -2147483647LL || l->product_tarif > 2147483647LL)
+    if (l->product_tarif < -2147483647LL || l->product_tarif > 2147483647LL)
         return 0;
-    struct text_out o = {out, 0, cap, 0};
-    out_raw(&o, "{", 1);
-    out_name(&o, "customerId", 1);
-    out_string(&o, l->customer_id);
-    out_string_member(&o, "svcContNo", l->svc_cont_no);
-    out_string_member(&o, "svcContStatus", line_status_name(l->status));
-    out_string_member(&o, "productCd", l->product_cd);
-    out_string_member(&o, "productNm", l->product_nm);
-    char tarif[24];
-    int n = snprintf(tarif, sizeof tarif, "%lld", (long long)l->product_tarif);
-    out_name(&o, "productTarif", 0);
-    out_raw(&o, tarif, n > 0 ? (size_t)n : 0);
-    out_string_member(&o, "apnCd", l->apn_cd);
-    out_string_member(&o, "email", l->email);
-    out_string_member(&o, "phone", l->phone);
-    out_string_member(&o, "address", l->address);
-    out_string_member(&o, "chargeAccount", l->charge_account);
-    out_time_member(&o, "effectiveAt", l->opened_ms);
-    out_time_member(&o, "statusChangedAt", l->status_changed_ms);
+    bss_jtext t;
+    bss_jtext_fixed(&t, out, cap);
+    bss_jtext_raw(&t, "{", 1);
+    bss_jtext_string_member(&t, "customerId", l->customer_id, 1);
+    bss_jtext_string_member(&t, "svcContNo", l->svc_cont_no, 0);
+    bss_jtext_string_member(&t, "svcContStatus", line_status_name(l->status), 0);
+    bss_jtext_string_member(&t, "productCd", l->product_cd, 0);
+    bss_jtext_string_member(&t, "productNm", l->product_nm, 0);
+    bss_jtext_int_member(&t, "productTarif", l->product_tarif, 0);
+    bss_jtext_string_member(&t, "apnCd", l->apn_cd, 0);
+    bss_jtext_string_member(&t, "email", l->email, 0);
+    bss_jtext_string_member(&t, "phone", l->phone, 0);
+    bss_jtext_string_member(&t, "address", l->address, 0);
+    bss_jtext_string_member(&t, "chargeAccount", l->charge_account, 0);
+    time_member(&t, "effectiveAt", l->opened_ms);
+    time_member(&t, "statusChangedAt", l->status_changed_ms);
     if (l->terminated_ms > 0)
-        out_time_member(&o, "terminatedAt", l->terminated_ms);
-    out_raw(&o, "}", 1);
-    if (o.full)
-        return 0;
-    out[o.len] = '\0';
-    return o.len;
+        time_member(&t, "terminatedAt", l->terminated_ms);
+    bss_jtext_raw(&t, "}", 1);
+    return t.failed ? 0 : t.len;
 }
 
 cJSON *lines_db_order_json(const order *ord)

@@ -30,6 +30,7 @@
 #include "bss_error.h"
 #include "sqlutil.h"
 #include "isotime.h"
+#include "jsontext.h"
 #include "period.h"
 #include "usage_seen.h"
 
@@ -759,30 +760,6 @@ static int rate_batch(ingest *in, batch *b, char *err)
     return rc;
 }
 
-/* Appends text to a growing buffer; BSS_ERR_NOMEM when out of memory. */
-typedef struct text_buf {
-    char *s;
-    size_t len, cap;
-} text_buf;
-
-static int text_add(text_buf *t, const char *s, size_t n)
-{
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 256;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        char *p = realloc(t->s, cap);
-        if (p == NULL)
-            return BSS_ERR_NOMEM;
-        t->s = p;
-        t->cap = cap;
-    }
-    memcpy(t->s + t->len, s, n);
-    t->len += n;
-    t->s[t->len] = '\0';
-    return BSS_OK;
-}
-
 static int line_cmp(const void *a, const void *b)
 {
     return strcmp((*(line_state *const *)a)->svc_cont_no, (*(line_state *const *)b)->svc_cont_no);
@@ -790,28 +767,24 @@ static int line_cmp(const void *a, const void *b)
 
 /* UsageRated's data, built as text: the file's name is [A-Za-z0-9._-]
  * (usage_file_name_valid), so it needs no escaping; the rest are numbers. */
-static int usage_rated_data(text_buf *t, const line_state *l, const usage_report *r)
+static int usage_rated_data(bss_jtext *t, const line_state *l, const usage_report *r)
 {
     char part[160];
-    t->len = 0;
-    int rc = text_add(t, "{\"periods\":[", 12);
-    for (size_t k = 0; rc == BSS_OK && k < l->ntotals; k++) {
+    bss_jtext_reset(t);
+    bss_jtext_raw(t, "{\"periods\":[", 12);
+    for (size_t k = 0; k < l->ntotals; k++) {
         char period[BSS_PERIOD_LEN + 1];
         bss_period_format(l->totals[k].period, period, sizeof period);
         int n = snprintf(part, sizeof part, "%s{\"period\":\"%s\",\"bytes\":\"%lld\",\"records\":%lld}",
                          k ? "," : "", period, (long long)l->totals[k].bytes,
                          (long long)l->totals[k].records);
-        rc = text_add(t, part, (size_t)n);
+        bss_jtext_raw(t, part, (size_t)n);
     }
-    if (rc == BSS_OK)
-        rc = text_add(t, "],\"fileName\":\"", 14);
-    if (rc == BSS_OK)
-        rc = text_add(t, r->file_name, strlen(r->file_name));
-    if (rc == BSS_OK) {
-        int n = snprintf(part, sizeof part, "\",\"fileId\":%lld}", (long long)r->file_id);
-        rc = text_add(t, part, (size_t)n);
-    }
-    return rc;
+    bss_jtext_raw(t, "],\"fileName\":\"", 14);
+    bss_jtext_str(t, r->file_name);
+    int n = snprintf(part, sizeof part, "\",\"fileId\":%lld}", (long long)r->file_id);
+    bss_jtext_raw(t, part, (size_t)n);
+    return t->failed ? BSS_ERR_NOMEM : BSS_OK;
 }
 
 /* ---- totals and events, once per line --------------------------------- */
@@ -850,7 +823,7 @@ static void free_chunk(event_chunk *c)
 
 static int build_chunk(event_builder *b, event_chunk *c, size_t from)
 {
-    text_buf data = {0};
+    bss_jtext data = {0};
     size_t to = from + EVENT_CHUNK < b->nlines ? from + EVENT_CHUNK : b->nlines;
     int rc = BSS_OK;
     free_chunk(c); /* the events the writer appended from it last time */
