@@ -1,11 +1,12 @@
 /* http.c - see http.h.
  *
  * civetweb calls one catch-all handler (its begin_request callback) for
- * every request; it builds a bss_request on the worker thread's stack, routes it through our own table,
- * runs the handler, adds a 500 if the handler sent nothing, then records the
- * metrics and the access log. Responses are written by hand (status line,
- * headers, body in one mg_write when small) so that Content-Length,
- * X-Request-Id and Connection are always exact.
+ * every request; it builds a bss_request on the worker thread's stack,
+ * routes it through our own table, runs the handler, adds a 500 if the
+ * handler sent nothing, then records the metrics and the access log.
+ * Responses are written by hand (status line, headers, body in one mg_write
+ * when small) so that Content-Length, X-Request-Id and Connection are
+ * always exact.
  *
  * Graceful stop: every request is counted in `inflight` for the whole of
  * on_request. bss_http_stop sets `stopping` (new requests then get 503),

@@ -203,9 +203,9 @@ static struct series *get_series(bss_metrics *m, const char *name, const char *l
     if (f == NULL)
         return NULL;
     uint64_t hash = series_hash(name, labels);
-    for (size_t i = 0; i < f->n; i++)
-        if (f->series[i]->hash == hash && strcmp(f->series[i]->labels, labels) == 0)
-            return f->series[i];
+    struct series *found = find_series(m, hash, name, labels, type);
+    if (found != NULL)
+        return found;
     if (m->total_series >= BSS_METRICS_MAX_SERIES)
         return NULL;
     if (f->n == f->cap) {
